@@ -1,0 +1,21 @@
+"""boto3 clients built from settings, so the endpoint (moto locally, AWS in the cloud) is decided once."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+from pipeline_defs.settings import Settings, get_settings
+
+_RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+def client(service: str, settings: Settings | None = None):
+    """A boto3 client for ``service`` pointed at the configured endpoint and region."""
+    settings = settings or get_settings()
+    return boto3.client(
+        service,
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=_RETRIES,
+    )

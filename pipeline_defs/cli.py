@@ -1,0 +1,130 @@
+"""The ``pipeline`` console script: the local stack, sample data and operational helpers.
+
+Errors a user can fix are printed as one line on stderr with a non-zero exit — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+from typing import Callable, Sequence
+
+from pipeline_defs.local.processes import StackError
+from pipeline_defs.settings import SettingsError, get_settings
+
+
+def _stack():
+    from pipeline_defs.local.stack import LocalStack
+
+    return LocalStack(get_settings())
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    stack = _stack()
+    if args.foreground:
+        return _run_foreground(stack, seed_days=args.days if args.seed else 0)
+    stack.up(dagster=not args.no_dagster, seed_days=args.days if args.seed else 0)
+    print("ready — `eval \"$(pipeline local env)\"` to use it from this shell")
+    return 0
+
+
+def _run_foreground(stack, seed_days: int) -> int:
+    """`make dev`: the stack in the background, Dagster in the foreground; Ctrl-C stops what we started."""
+    from pipeline_defs.local.stack import DAGSTER_YAML
+
+    started = stack.up(dagster=False, seed_days=seed_days)
+    if stack.dagster().running():
+        print(f"dagster: already running on {stack.dagster_url} (leaving it as it is)")
+        return 0
+    stack.dagster_home.mkdir(parents=True, exist_ok=True)
+    (stack.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    process = stack.dagster()
+    print(f"dagster: starting the UI on {stack.dagster_url} — Ctrl-C stops everything `make dev` started")
+    child = subprocess.Popen(list(process.argv), env={**__import__("os").environ, **process.env}, cwd=process.cwd)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGINT)
+        try:
+            code = child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+    finally:
+        if started:
+            stack.down(only=started)
+    return 0 if code in (0, -signal.SIGINT, 130) else code
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    stopped = _stack().down(wipe=args.wipe)
+    if not stopped and not args.wipe:
+        print("nothing was running")
+    return 0
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    rows = _stack().status()
+    width = max(len(name) for name, _, _ in rows)
+    for name, state, endpoint in rows:
+        print(f"{name:<{width}}  {state:<8}  {endpoint}")
+    return 0 if all(state in ("up", "external") for name, state, _ in rows if name != "dagster") else 3
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    from pipeline_defs.local.stack import format_env
+
+    print(format_env(_stack().env()))
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from pipeline_defs.seed import seed_raw_bucket
+
+    summary = seed_raw_bucket(get_settings(), days=args.days, end=args.end, bad_fraction=args.bad_fraction)
+    print(f"seeded {summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="the local stack (PostgreSQL, moto, Dagster)")
+    local_sub = local.add_subparsers(dest="action", required=True)
+    up = local_sub.add_parser("up", help="start every part in the background; returns when all are ready")
+    up.add_argument("--seed", action="store_true", help="load sample data into the raw bucket")
+    up.add_argument("--days", type=int, default=3, help="days of sample data with --seed (default 3)")
+    up.add_argument("--no-dagster", action="store_true", help="do not start the Dagster webserver and daemon")
+    up.add_argument("--foreground", action="store_true", help=argparse.SUPPRESS)  # used by `make dev`
+    up.set_defaults(func=cmd_local_up)
+    down = local_sub.add_parser("down", help="stop what `up` started")
+    down.add_argument("--wipe", action="store_true", help="also delete the local database and state")
+    down.set_defaults(func=cmd_local_down)
+    local_sub.add_parser("status", help="each part: up/down and its endpoint").set_defaults(func=cmd_local_status)
+    local_sub.add_parser("env", help="print `export` lines for the local stack").set_defaults(func=cmd_local_env)
+
+    seed = sub.add_parser("seed", help="realistic sample data for all datasets into the raw bucket")
+    seed.add_argument("--days", type=int, default=3, help="how many days, ending yesterday (default 3)")
+    seed.add_argument("--end", help="last day YYYY-MM-DD (default: yesterday, UTC)")
+    seed.add_argument("--bad-fraction", type=float, default=0.01, help="share of deliberately bad rows (default 0.01)")
+    seed.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (StackError, SettingsError) as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

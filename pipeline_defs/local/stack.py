@@ -1,0 +1,283 @@
+"""The local stack: PostgreSQL + moto server (+ Dagster), started in the background and torn down cleanly.
+
+``up`` returns once every part answers; ``down`` stops only what this stack started; ``env`` prints
+the variables that point ``aws``, ``psql``, boto3 and Dagster at it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pipeline_defs.local.postgres import LocalPostgres, PostgresError
+from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, port_open
+from pipeline_defs.settings import PROJECT_ROOT, Settings
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DAGSTER_YAML = """\
+# Written by `pipeline local up`: Dagster instance storage in the local PostgreSQL (dagster-postgres).
+storage:
+  postgres:
+    postgres_url:
+      env: PIPELINE_DAGSTER_DATABASE_URL
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 3
+telemetry:
+  enabled: false
+"""
+
+Say = Callable[[str], None]
+
+
+def _bin(name: str) -> str:
+    """A console script of this venv (moto_server, dagster), independent of PATH."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+
+    # -- parts -----------------------------------------------------------------------------
+
+    @property
+    def postgres(self) -> LocalPostgres:
+        return LocalPostgres.for_settings(self.settings)
+
+    @property
+    def external_database(self) -> bool:
+        return bool(self.settings.database_url)
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.ports.moto}"
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.ports.dagster}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.settings.local_dir / "dagster"
+
+    def moto(self) -> ManagedProcess:
+        port = self.settings.ports.moto
+        return ManagedProcess(
+            name="moto", argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port=port,
+            state_dir=self.settings.local_dir, ready=lambda: http_ok(f"{self.moto_url}/moto-api/data.json"),
+        )
+
+    def dagster(self) -> ManagedProcess:
+        port = self.settings.ports.dagster
+        return ManagedProcess(
+            name="dagster",
+            argv=[_bin("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            port=port, state_dir=self.settings.local_dir, cwd=PROJECT_ROOT, env=self.process_env(),
+            ready=lambda: http_ok(f"{self.dagster_url}/server_info"), ready_timeout=180,
+        )
+
+    # -- environment -----------------------------------------------------------------------
+
+    def database_url(self, dbname: str = "pipeline") -> str:
+        if self.settings.database_url:
+            if dbname == "pipeline":
+                return self.settings.database_url
+            return self.settings.database_url.rsplit("/", 1)[0] + f"/{dbname}"
+        return self.postgres.url(dbname)
+
+    def env(self) -> dict[str, str]:
+        """What `pipeline local env` prints: enough for aws, psql, boto3 and dagster."""
+        env = {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_REGION": self.settings.aws_region,
+            "AWS_DEFAULT_REGION": self.settings.aws_region,
+            **FAKE_CREDENTIALS,
+            "PIPELINE_LOCAL_DIR": str(self.settings.local_dir),
+            "PIPELINE_API_URL": f"http://127.0.0.1:{self.settings.ports.gateway}",
+            "PIPELINE_DAGSTER_URL": self.dagster_url,
+            "DAGSTER_HOME": str(self.dagster_home),
+            **self.settings.names.as_env(),
+        }
+        if self.external_database or self.postgres.initialised:
+            env["PIPELINE_DATABASE_URL"] = self.database_url()
+            env["PIPELINE_DAGSTER_DATABASE_URL"] = self.database_url("dagster")
+        return env
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of Dagster processes: the database comes through the Secrets Manager
+        secret, exactly as on AWS, unless the user gave PIPELINE_DATABASE_URL."""
+        env = self.env()
+        if not self.external_database:
+            env.pop("PIPELINE_DATABASE_URL", None)
+        return env
+
+    def database_secret(self) -> dict:
+        if self.external_database:
+            from urllib.parse import unquote, urlsplit
+
+            parts = urlsplit(self.settings.database_url)
+            return {"username": unquote(parts.username or ""), "password": unquote(parts.password or ""),
+                    "host": parts.hostname, "port": parts.port or 5432, "dbname": parts.path.lstrip("/") or "pipeline"}
+        return {**self.postgres.credentials(), "port": self.settings.ports.postgres}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print) -> list[str]:
+        """Start what is not running; returns the names of the parts started now."""
+        started: list[str] = []
+        self.settings.local_dir.mkdir(parents=True, exist_ok=True)
+        if self.external_database:
+            say(f"postgres: using PIPELINE_DATABASE_URL ({self.database_url().split('@')[-1]})")
+        else:
+            pg = self.postgres
+            try:
+                if pg.init():
+                    say(f"postgres: initialised a new cluster in {pg.root}")
+                if pg.is_running():
+                    say(f"postgres: already running on 127.0.0.1:{pg.port}")
+                else:
+                    if port_open(pg.port):
+                        raise StackError(f"port {pg.port} for postgres is already in use by another process; "
+                                         "stop it or set PIPELINE_PG_PORT")
+                    pg.start()
+                    started.append("postgres")
+                    say(f"postgres: started on 127.0.0.1:{pg.port}")
+            except PostgresError as exc:
+                raise StackError(str(exc)) from None
+
+        moto = self.moto()
+        if moto.start():
+            started.append("moto")
+            say(f"moto: started on {self.moto_url}")
+            self._warn_lost_state(say)
+        else:
+            say(f"moto: already running on {self.moto_url}")
+        self._provision(say)
+        self._migrate(say)
+        if seed_days:
+            self._seed(seed_days, say)
+        if dagster:
+            dagster_process = self.dagster()
+            self.dagster_home.mkdir(parents=True, exist_ok=True)
+            (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+            say("dagster: starting (webserver, daemon, code server)…")
+            if dagster_process.start():
+                started.append("dagster")
+                say(f"dagster: UI on {self.dagster_url}")
+            else:
+                say(f"dagster: already running on {self.dagster_url}")
+        self._state_file().write_text(json.dumps({"started_at": time.time(), "started": started}))
+        return started
+
+    def _provision(self, say: Say) -> None:
+        from pipeline_defs.local.provision import provision
+
+        report = provision(self.settings.with_overrides(aws_endpoint_url=self.moto_url), self.database_secret())
+        if report.created:
+            say(f"aws: created {len(report.created)} resources ({', '.join(report.created[:4])}{', …' if len(report.created) > 4 else ''})")
+        else:
+            say(f"aws: all {len(report.existing)} resources present")
+
+    def _migrate(self, say: Say) -> None:
+        from pipeline_defs.migrations import migrate
+
+        applied = migrate(self.database_url())
+        say(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
+
+    def _seed(self, days: int, say: Say) -> None:
+        from pipeline_defs.seed import seed_raw_bucket
+
+        settings = self.settings.with_overrides(aws_endpoint_url=self.moto_url)
+        summary = seed_raw_bucket(settings, days=days, say=say)
+        say(f"seed: {summary}")
+
+    def _state_file(self) -> Path:
+        return self.settings.local_dir / "run" / "stack.json"
+
+    def _moto_marker(self) -> Path:
+        return self.settings.local_dir / "run" / "moto-contents.json"
+
+    def _warn_lost_state(self, say: Say) -> None:
+        marker = self._moto_marker()
+        if marker.exists():
+            lost = json.loads(marker.read_text())
+            say(f"moto: restarted — moto keeps nothing across restarts, so the previous AWS state is gone "
+                f"({lost.get('objects', '?')} S3 objects, {lost.get('items', '?')} DynamoDB items); "
+                "re-provisioning; run `pipeline seed` to reload sample data")
+            marker.unlink()
+
+    def _record_moto_contents(self) -> None:
+        """Count what moto holds before it stops, so the next `up` can say what was lost."""
+        from pipeline_defs.aws import client
+
+        settings = self.settings.with_overrides(aws_endpoint_url=self.moto_url)
+        try:
+            s3, ddb = client("s3", settings), client("dynamodb", settings)
+            objects = sum(
+                page.get("KeyCount", 0)
+                for bucket in s3.list_buckets().get("Buckets", [])
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
+            )
+            items = sum(ddb.describe_table(TableName=t)["Table"].get("ItemCount", 0)
+                        for t in ddb.list_tables().get("TableNames", []))
+        except Exception:  # a failing count must never block `down`
+            return
+        self._moto_marker().parent.mkdir(parents=True, exist_ok=True)
+        self._moto_marker().write_text(json.dumps({"objects": objects, "items": items}))
+
+    def down(self, *, wipe: bool = False, only: list[str] | None = None, say: Say = print) -> list[str]:
+        """Stop the parts (all, or ``only`` those named); returns what was stopped."""
+        stopped: list[str] = []
+        wanted = set(only) if only is not None else {"dagster", "moto", "postgres"}
+        if "dagster" in wanted and self.dagster().stop():
+            stopped.append("dagster")
+        moto = self.moto()
+        if "moto" in wanted and moto.running():
+            if not wipe:
+                self._record_moto_contents()
+            moto.stop()
+            stopped.append("moto")
+        if "postgres" in wanted and not self.external_database:
+            pg = self.postgres
+            try:
+                if pg.is_running():
+                    pg.stop()
+                    stopped.append("postgres")
+            except PostgresError as exc:
+                raise StackError(str(exc)) from None
+            if wipe:
+                pg.wipe()
+        if wipe:
+            self._moto_marker().unlink(missing_ok=True)
+            say(f"wiped local state in {self.settings.local_dir}")
+        for part in stopped:
+            say(f"{part}: stopped")
+        return stopped
+
+    def status(self) -> list[tuple[str, str, str]]:
+        """(part, up/down, endpoint) for each part."""
+        rows = []
+        if self.external_database:
+            rows.append(("postgres", "external", self.database_url().split("@")[-1]))
+        else:
+            pg = self.postgres
+            up = pg.initialised and pg.is_running()
+            rows.append(("postgres", "up" if up else "down", f"127.0.0.1:{pg.port}"))
+        moto = self.moto()
+        rows.append(("moto", "up" if moto.running() and moto.ready() else "down", self.moto_url))
+        dagster = self.dagster()
+        rows.append(("dagster", "up" if dagster.running() and dagster.ready() else "down", self.dagster_url))
+        return rows
+
+
+def format_env(env: dict[str, str]) -> str:
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in env.items())

@@ -1,0 +1,189 @@
+"""The one place that reads the environment.
+
+Everything configurable is a ``PIPELINE_*`` variable (plus boto3's own ``AWS_*``).  Other modules
+ask :func:`get_settings` and never touch ``os.environ``; tests build :class:`Settings` directly or
+through :func:`load_settings` with an explicit mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import quote
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(RuntimeError):
+    """A configuration problem a user can fix; the message says how."""
+
+
+# env var name -> ResourceNames attribute, so `pipeline local env`, infra and tests agree on spelling.
+RESOURCE_ENV: dict[str, str] = {
+    "PIPELINE_RAW_BUCKET": "raw_bucket",
+    "PIPELINE_PROCESSED_BUCKET": "processed_bucket",
+    "PIPELINE_QUARANTINE_BUCKET": "quarantine_bucket",
+    "PIPELINE_REPORTS_BUCKET": "reports_bucket",
+    "PIPELINE_RESULTS_BUCKET": "results_bucket",
+    "PIPELINE_UPLOADS_QUEUE": "uploads_queue",
+    "PIPELINE_UPLOADS_DLQ": "uploads_dlq",
+    "PIPELINE_STREAM_FAILURES_QUEUE": "stream_failures_queue",
+    "PIPELINE_EVENTS_STREAM": "events_stream",
+    "PIPELINE_STATE_TABLE": "state_table",
+    "PIPELINE_AGGREGATES_TABLE": "aggregates_table",
+    "PIPELINE_REALTIME_TABLE": "realtime_table",
+    "PIPELINE_MARKET_TABLE": "market_table",
+    "PIPELINE_CACHE_TABLE": "cache_table",
+    "PIPELINE_ALERTS_TOPIC": "alerts_topic",
+    "PIPELINE_REPORTS_TOPIC": "reports_topic",
+    "PIPELINE_EVENT_BUS": "event_bus",
+    "PIPELINE_DB_SECRET_ID": "db_secret_id",
+}
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Names of every AWS resource the pipeline uses; the same names locally, in infra/ and on AWS."""
+
+    raw_bucket: str = "pipeline-raw"
+    processed_bucket: str = "pipeline-processed"
+    quarantine_bucket: str = "pipeline-quarantine"
+    reports_bucket: str = "pipeline-reports"
+    results_bucket: str = "pipeline-query-results"
+    uploads_queue: str = "pipeline-uploads"
+    uploads_dlq: str = "pipeline-uploads-dlq"
+    stream_failures_queue: str = "pipeline-stream-failures"
+    events_stream: str = "pipeline-events"
+    state_table: str = "pipeline-state"
+    aggregates_table: str = "pipeline-aggregates"
+    realtime_table: str = "pipeline-realtime"
+    market_table: str = "pipeline-market-state"
+    cache_table: str = "pipeline-query-cache"
+    alerts_topic: str = "pipeline-alerts"
+    reports_topic: str = "pipeline-reports"
+    event_bus: str = "pipeline-events"
+    db_secret_id: str = "pipeline/database"
+
+    def as_env(self) -> dict[str, str]:
+        return {var: getattr(self, attr) for var, attr in RESOURCE_ENV.items()}
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    moto: int = 4566
+    gateway: int = 8787
+    dagster: int = 3000
+    postgres: int = 5433
+
+
+@dataclass(frozen=True)
+class Settings:
+    names: ResourceNames = ResourceNames()
+    ports: LocalPorts = LocalPorts()
+    local_dir: Path = PROJECT_ROOT / ".local"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    database_url: str | None = None
+    db_secret_from_env: bool = False  # True when PIPELINE_DB_SECRET_ID was set explicitly
+    api_url: str | None = None
+    dagster_url: str | None = None
+    env_name: str = "local"
+
+    @property
+    def local_postgres_dir(self) -> Path:
+        return self.local_dir / "postgres"
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a port number") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    names_kwargs = {attr: env[var] for var, attr in RESOURCE_ENV.items() if env.get(var)}
+    ports = LocalPorts(
+        moto=_int(env, "PIPELINE_MOTO_PORT", LocalPorts.moto),
+        gateway=_int(env, "PIPELINE_GATEWAY_PORT", LocalPorts.gateway),
+        dagster=_int(env, "PIPELINE_DAGSTER_PORT", LocalPorts.dagster),
+        postgres=_int(env, "PIPELINE_PG_PORT", LocalPorts.postgres),
+    )
+    local_dir = Path(env["PIPELINE_LOCAL_DIR"]) if env.get("PIPELINE_LOCAL_DIR") else Settings.local_dir
+    return Settings(
+        names=ResourceNames(**names_kwargs),
+        ports=ports,
+        local_dir=local_dir.resolve(),
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or Settings.aws_region,
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        database_url=env.get("PIPELINE_DATABASE_URL") or None,
+        db_secret_from_env=bool(env.get("PIPELINE_DB_SECRET_ID")),
+        api_url=env.get("PIPELINE_API_URL") or None,
+        dagster_url=env.get("PIPELINE_DAGSTER_URL") or None,
+        env_name=env.get("PIPELINE_ENV") or "local",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def url_from_secret(secret: Mapping[str, object]) -> str:
+    """A libpq URL from an RDS-style secret ({username, password, host, port, dbname})."""
+    try:
+        user = quote(str(secret["username"]), safe="")
+        password = quote(str(secret["password"]), safe="")
+        host = secret["host"]
+    except KeyError as missing:
+        raise SettingsError(f"database secret lacks the field {missing}") from None
+    port = secret.get("port", 5432)
+    dbname = secret.get("dbname", "pipeline")
+    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}"
+
+
+def resolve_database_url(settings: Settings, secrets_client=None) -> str:
+    """PIPELINE_DATABASE_URL, else the Secrets Manager secret, else the local cluster's URL."""
+    if settings.database_url:
+        return settings.database_url
+    if settings.db_secret_from_env:
+        if secrets_client is None:
+            from pipeline_defs.aws import client
+
+            secrets_client = client("secretsmanager", settings)
+        try:
+            value = secrets_client.get_secret_value(SecretId=settings.names.db_secret_id)["SecretString"]
+        except Exception as exc:  # botocore errors vary by cause; the message is what matters
+            raise SettingsError(
+                f"cannot read database secret {settings.names.db_secret_id!r}: {exc}"
+            ) from exc
+        return url_from_secret(json.loads(value))
+    from pipeline_defs.local.postgres import local_database_url
+
+    url = local_database_url(settings)
+    if url is None:
+        raise SettingsError(
+            "no database configured: set PIPELINE_DATABASE_URL or PIPELINE_DB_SECRET_ID, "
+            "or start the local stack with `pipeline local up`"
+        )
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same URL for SQLAlchemy with the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise SettingsError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")

@@ -1,0 +1,127 @@
+"""`pipeline local up/down/status/env` as a user runs them: real PostgreSQL, a real moto_server process."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+PIPELINE = str(Path(sys.executable).parent / "pipeline")
+
+
+@pytest.fixture
+def stack_env():
+    """A private state folder and free ports, so the test never touches a developer's stack."""
+    state = Path(tempfile.mkdtemp(prefix="pipeline-stack-"))
+    state.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_"))}
+    env.update({
+        "PIPELINE_LOCAL_DIR": str(state),
+        "PIPELINE_MOTO_PORT": str(free_port()),
+        "PIPELINE_PG_PORT": str(free_port()),
+        "PIPELINE_DAGSTER_PORT": str(free_port()),
+        "PIPELINE_GATEWAY_PORT": str(free_port()),
+    })
+    yield env
+    subprocess.run([PIPELINE, "local", "down", "--wipe"], env=env, capture_output=True, timeout=120)
+
+
+def run(env, *args, timeout=180):
+    return subprocess.run([PIPELINE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def exported(env_output: str) -> dict[str, str]:
+    values = {}
+    for line in env_output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def test_up_env_status_down(stack_env):
+    down_first = run(stack_env, "local", "down")
+    assert down_first.returncode == 0 and "nothing was running" in down_first.stdout
+
+    up = run(stack_env, "local", "up", "--no-dagster")
+    assert up.returncode == 0, up.stderr
+    assert "postgres: started" in up.stdout and "moto: started" in up.stdout
+    assert "migrations: applied" in up.stdout
+
+    again = run(stack_env, "local", "up", "--no-dagster")
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout and "all" in again.stdout and "resources present" in again.stdout
+
+    env = exported(run(stack_env, "local", "env").stdout)
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "PIPELINE_DATABASE_URL",
+                 "PIPELINE_RAW_BUCKET", "PIPELINE_PROCESSED_BUCKET", "PIPELINE_QUARANTINE_BUCKET",
+                 "PIPELINE_REPORTS_BUCKET", "PIPELINE_UPLOADS_QUEUE", "PIPELINE_EVENTS_STREAM",
+                 "PIPELINE_STATE_TABLE", "PIPELINE_ALERTS_TOPIC", "PIPELINE_API_URL"):
+        assert env.get(name), f"{name} missing from `pipeline local env`"
+
+    # the real clients, as a new user would try them
+    user_env = {**stack_env, **env}
+    aws = Path(sys.executable).parent / "aws"
+    listing = subprocess.run([str(aws), "s3", "ls"], env=user_env, capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert env["PIPELINE_RAW_BUCKET"] in listing.stdout
+    psql = subprocess.run(["psql", env["PIPELINE_DATABASE_URL"], "-Atc", "SELECT count(*) FROM ops.schema_migrations"],
+                          env=user_env, capture_output=True, text=True, timeout=60)
+    assert psql.returncode == 0, psql.stderr
+    assert int(psql.stdout) >= 1
+
+    status = run(stack_env, "local", "status")
+    assert status.returncode == 0
+    assert "postgres  up" in status.stdout and "moto      up" in status.stdout
+
+    down = run(stack_env, "local", "down")
+    assert down.returncode == 0
+    assert "moto: stopped" in down.stdout and "postgres: stopped" in down.stdout
+    assert run(stack_env, "local", "status").returncode == 3
+
+    # moto keeps nothing across restarts: the next `up` says so and re-provisions
+    back = run(stack_env, "local", "up", "--no-dagster")
+    assert back.returncode == 0, back.stderr
+    assert "previous AWS state is gone" in back.stdout
+    assert "migrations: up to date" in back.stdout
+
+
+def test_port_taken_is_one_line_error(stack_env):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", int(stack_env["PIPELINE_MOTO_PORT"])))
+        blocker.listen(1)
+        result = run(stack_env, "local", "up", "--no-dagster")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"pipeline: port {stack_env['PIPELINE_MOTO_PORT']} for moto is already in use by another process; "
+        "stop it or choose another port (see `pipeline local env`)"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_stale_pid_file_is_ignored(stack_env):
+    run_dir = Path(stack_env["PIPELINE_LOCAL_DIR"]) / "run"
+    run_dir.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (run_dir / "moto.pid").write_text(str(dead.pid))
+    result = run(stack_env, "local", "up", "--no-dagster")
+    assert result.returncode == 0, result.stderr
+    assert "moto: started" in result.stdout
+
+
+def test_missing_postgres_binaries_is_one_line_error(stack_env, monkeypatch):
+    from pipeline_defs.local.postgres import LocalPostgres, PostgresError
+
+    cluster = LocalPostgres(root=Path(stack_env["PIPELINE_LOCAL_DIR"]) / "pg", port=free_port(),
+                            credentials_file=Path(stack_env["PIPELINE_LOCAL_DIR"]) / "pg.json")
+    monkeypatch.setattr("pipeline_defs.local.postgres.find_bin_dir", lambda: None)
+    with pytest.raises(PostgresError, match="no PostgreSQL binaries found"):
+        cluster.init()
