@@ -13,9 +13,14 @@ _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeo
 def client(service: str, settings: Settings | None = None):
     """A boto3 client for ``service`` pointed at the configured endpoint and region."""
     settings = settings or get_settings()
+    credentials = {}
+    if settings.aws_credentials:
+        credentials = {"aws_access_key_id": settings.aws_credentials[0],
+                       "aws_secret_access_key": settings.aws_credentials[1]}
     return boto3.client(
         service,
         region_name=settings.aws_region,
         endpoint_url=settings.aws_endpoint_url,
         config=_RETRIES,
+        **credentials,
     )

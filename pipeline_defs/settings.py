@@ -87,11 +87,14 @@ class Settings:
     local_dir: Path = PROJECT_ROOT / ".local"
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    aws_credentials: tuple[str, str] | None = None  # explicit (key id, secret); else boto3's own chain
     database_url: str | None = None
     db_secret_from_env: bool = False  # True when PIPELINE_DB_SECRET_ID was set explicitly
     api_url: str | None = None
     dagster_url: str | None = None
     env_name: str = "local"
+    upload_sensors: tuple[str, ...] = ("sqs",)  # which upload sensors start RUNNING: sqs, s3 (or none)
+    s3_sensor_lookback_days: int = 7
 
     @property
     def local_postgres_dir(self) -> Path:
@@ -109,6 +112,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a port number") from None
+
+
+def _sensors(raw: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in raw.split(",") if part.strip() and part.strip() != "none")
+    unknown = set(chosen) - {"sqs", "s3"}
+    if unknown:
+        raise SettingsError(f"PIPELINE_UPLOAD_SENSORS={raw!r}: unknown sensor(s) {sorted(unknown)}; use sqs, s3 or none")
+    return chosen
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +144,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_url=env.get("PIPELINE_API_URL") or None,
         dagster_url=env.get("PIPELINE_DAGSTER_URL") or None,
         env_name=env.get("PIPELINE_ENV") or "local",
+        upload_sensors=_sensors(env.get("PIPELINE_UPLOAD_SENSORS", "sqs")),
+        s3_sensor_lookback_days=_int(env, "PIPELINE_S3_SENSOR_LOOKBACK_DAYS", 7),
     )
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
 import requests
@@ -25,6 +27,7 @@ from pipeline_defs.local.postgres import LocalPostgres
 from pipeline_defs.settings import Settings, load_settings
 
 TEMPLATE_DB = "pipeline_test_template"
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
@@ -109,6 +112,8 @@ def provisioned(aws_env) -> Settings:
 
     settings = load_settings()
     provision(settings, database_secret=None)
+    sqs = boto3.client("sqs")  # drop the s3:TestEvent that configuring notifications sends
+    sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=settings.names.uploads_queue)["QueueUrl"])
     return settings
 
 

@@ -85,6 +85,12 @@ class LocalStack:
             ready=lambda: http_ok(f"{self.dagster_url}/server_info"), ready_timeout=180,
         )
 
+    def aws_settings(self) -> Settings:
+        """Settings whose AWS clients talk to this stack's moto with its fake credentials."""
+        return self.settings.with_overrides(
+            aws_endpoint_url=self.moto_url,
+            aws_credentials=(FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]))
+
     # -- environment -----------------------------------------------------------------------
 
     def database_url(self, dbname: str = "pipeline") -> str:
@@ -181,7 +187,7 @@ class LocalStack:
     def _provision(self, say: Say) -> None:
         from pipeline_defs.local.provision import provision
 
-        report = provision(self.settings.with_overrides(aws_endpoint_url=self.moto_url), self.database_secret())
+        report = provision(self.aws_settings(), self.database_secret())
         if report.created:
             say(f"aws: created {len(report.created)} resources ({', '.join(report.created[:4])}{', …' if len(report.created) > 4 else ''})")
         else:
@@ -196,7 +202,7 @@ class LocalStack:
     def _seed(self, days: int, say: Say) -> None:
         from pipeline_defs.seed import seed_raw_bucket
 
-        settings = self.settings.with_overrides(aws_endpoint_url=self.moto_url)
+        settings = self.aws_settings()
         summary = seed_raw_bucket(settings, days=days, say=say)
         say(f"seed: {summary}")
 
@@ -219,7 +225,7 @@ class LocalStack:
         """Count what moto holds before it stops, so the next `up` can say what was lost."""
         from pipeline_defs.aws import client
 
-        settings = self.settings.with_overrides(aws_endpoint_url=self.moto_url)
+        settings = self.aws_settings()
         try:
             s3, ddb = client("s3", settings), client("dynamodb", settings)
             objects = sum(

@@ -58,17 +58,11 @@ def _0003_analytics_indexes(conn: psycopg.Connection) -> None:
     statements = [
         "CREATE INDEX IF NOT EXISTS orders_customer_idx ON warehouse.orders (customer_id)",
         "CREATE INDEX IF NOT EXISTS orders_ts_idx ON warehouse.orders (order_ts)",
-        "CREATE INDEX IF NOT EXISTS orders_partition_idx ON warehouse.orders (_partition)",
         "CREATE INDEX IF NOT EXISTS order_items_sku_idx ON warehouse.order_items (sku)",
-        "CREATE INDEX IF NOT EXISTS order_items_partition_idx ON warehouse.order_items (_partition)",
         "CREATE INDEX IF NOT EXISTS customers_referred_by_idx ON warehouse.customers (referred_by)",
-        "CREATE INDEX IF NOT EXISTS customers_partition_idx ON warehouse.customers (_partition)",
-        "CREATE INDEX IF NOT EXISTS products_partition_idx ON warehouse.products (_partition)",
         "CREATE INDEX IF NOT EXISTS web_events_occurred_idx ON warehouse.web_events (occurred_at)",
         "CREATE INDEX IF NOT EXISTS web_events_type_idx ON warehouse.web_events (event_type, occurred_at)",
-        "CREATE INDEX IF NOT EXISTS web_events_partition_idx ON warehouse.web_events (_partition)",
         "CREATE INDEX IF NOT EXISTS market_ticks_ts_idx ON warehouse.market_ticks (ts)",
-        "CREATE INDEX IF NOT EXISTS market_ticks_partition_idx ON warehouse.market_ticks (_partition)",
     ]
     for statement in statements:
         conn.execute(statement)

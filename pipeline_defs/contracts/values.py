@@ -1,0 +1,377 @@
+"""What one field value means (stdlib only): the semantics both validators share.
+
+``validate_record`` applies :func:`convert` to each value. ``validate_chunk`` applies vectorised
+equivalents and, for a column whose Python types are mixed or unusual, falls back to exactly this
+function — so per-record and batch validation give the same verdicts and values.
+
+Accepted inputs per type (strings are trimmed first; a blank string is a null):
+
+* string   — str, or an int (rendered in decimal). Then ``case``, ``choices``, ``pattern``.
+* integer  — int, integral float, or text ``[+-]digits[.000]``; must fit int64.
+* decimal  — int, finite float (its shortest repr), Decimal, or number text; rounded half-even to 4
+  places; ``|x| >= 1e14`` does not fit numeric(18,4) and is ``out_of_range``.
+* number   — int, finite float, Decimal, or number text; stored as float64.
+* boolean  — bool, 0/1, or text true/false/1/0/yes/no (any case).
+* date     — ``YYYY-MM-DD`` (a trailing ISO time part is ignored) or a date object.
+* timestamp — ISO-8601 ``YYYY-MM-DD[(T| )hh:mm[:ss[.fraction]]][Z|±hh[:mm]]`` (fraction truncated to
+  microseconds); no offset means UTC unless the field is ``tz_aware`` (then ``invalid``). With
+  ``epoch`` also numbers: ``|x| < 1e11`` seconds, ``< 1e14`` milliseconds, ``< 1e17`` microseconds,
+  else nanoseconds. Aware datetime objects are accepted too. Stored as UTC microseconds.
+* json     — any JSON value, or text holding JSON (CSV); ``object_only`` requires an object. Stored
+  as canonical JSON text (sorted keys, compact separators, UTF-8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import uuid
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+MISSING, INVALID, OUT_OF_RANGE = 1, 2, 3
+KINDS = {MISSING: "missing", INVALID: "invalid", OUT_OF_RANGE: "out_of_range"}
+
+INT_PATTERN = r"[+-]?[0-9]+(?:\.0*)?"
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+TZ_PATTERN = r"(?P<tz>Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+TIMESTAMP_PATTERN = (
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
+    r"(?:[T ](?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.(?P<f>[0-9]{1,9}))?)?" + TZ_PATTERN + "?)?"
+)
+DATE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", TIMESTAMP_PATTERN)
+TRUE_TEXT = ("true", "1", "yes")
+FALSE_TEXT = ("false", "0", "no")
+DECIMAL_LIMIT = Decimal(10) ** 14  # numeric(18,4) holds |x| < 1e14
+QUANTUM = Decimal("0.0001")
+
+_INT = re.compile(INT_PATTERN)
+_NUMBER = re.compile(NUMBER_PATTERN)
+_TS = re.compile(TIMESTAMP_PATTERN)
+_DATE = re.compile(DATE_PATTERN)
+
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+MIN_DAY = dt.date.min.toordinal() - EPOCH_ORDINAL
+MAX_DAY = dt.date.max.toordinal() - EPOCH_ORDINAL
+MIN_US = MIN_DAY * 86_400_000_000
+MAX_US = (MAX_DAY + 1) * 86_400_000_000 - 1
+
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:data-pipeline:contracts:derived-id")
+
+
+class MalformedRecord:
+    """Stands in for an unparseable input line (JSON Lines, CSV); always rejected as malformed:record."""
+
+    __slots__ = ("text", "line")
+
+    def __init__(self, text: str, line: int = 0):
+        self.text, self.line = text, line
+
+    def __repr__(self) -> str:
+        return f"MalformedRecord(line={self.line}, text={self.text[:60]!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, MalformedRecord) and (self.text, self.line) == (other.text, other.line)
+
+    __hash__ = None
+
+
+class Bad(Exception):
+    """A value breaks a rule; ``kind`` is MISSING, INVALID or OUT_OF_RANGE."""
+
+    def __init__(self, kind: int):
+        super().__init__(KINDS[kind])
+        self.kind = kind
+
+
+def clean(value):
+    """Trim text; blank text is null."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def convert(field, value):
+    """The normalised value of ``value`` for ``field`` (None for null), or raise :class:`Bad`."""
+    value = clean(value)
+    if value is None:
+        if field.required:
+            raise Bad(MISSING)
+        return None
+    out = _COERCE[field.type](field, value)
+    check_rules(field, out)
+    return out
+
+
+def coerce(field, value):
+    """The type conversion alone (no null handling, no choices/pattern/range rules)."""
+    return _COERCE[field.type](field, value)
+
+
+def check_rules(field, value) -> None:
+    """choices / pattern (invalid) and minimum / maximum (out_of_range) on a converted value."""
+    if value is None:
+        return
+    if field.choice_set is not None and value not in field.choice_set:
+        raise Bad(INVALID)
+    if field.regex is not None and not field.regex.fullmatch(value):
+        raise Bad(INVALID)
+    if field.minimum is not None:
+        if value < field.minimum or (field.exclusive_minimum and value == field.minimum):
+            raise Bad(OUT_OF_RANGE)
+    if field.maximum is not None and value > field.maximum:
+        raise Bad(OUT_OF_RANGE)
+
+
+def _string(field, v):
+    if isinstance(v, str):
+        s = v
+    elif isinstance(v, int) and not isinstance(v, bool):
+        s = str(v)
+    else:
+        raise Bad(INVALID)
+    if field.case == "lower":
+        return s.lower()
+    if field.case == "upper":
+        return s.upper()
+    return s
+
+
+def _integer(field, v):
+    if isinstance(v, bool):
+        raise Bad(INVALID)
+    if isinstance(v, int):
+        i = v
+    elif isinstance(v, (float, Decimal)):
+        finite = v.is_finite() if isinstance(v, Decimal) else math.isfinite(v)
+        if not finite or v != int(v):
+            raise Bad(INVALID)
+        i = int(v)
+    elif isinstance(v, str) and _INT.fullmatch(v):
+        i = int(v.split(".")[0])
+    else:
+        raise Bad(INVALID)
+    if not -(2**63) <= i < 2**63:
+        raise Bad(INVALID)
+    return i
+
+
+def _decimal(field, v):
+    if isinstance(v, bool):
+        raise Bad(INVALID)
+    if isinstance(v, int):
+        d = Decimal(v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise Bad(INVALID)
+        d = Decimal(repr(v))
+    elif isinstance(v, Decimal):
+        if not v.is_finite():
+            raise Bad(INVALID)
+        d = v
+    elif isinstance(v, str) and _NUMBER.fullmatch(v):
+        d = Decimal(v)
+    else:
+        raise Bad(INVALID)
+    if abs(d) >= DECIMAL_LIMIT:
+        raise Bad(OUT_OF_RANGE)
+    try:
+        d = d.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:  # pragma: no cover - guarded by the limit above
+        raise Bad(OUT_OF_RANGE) from None
+    if abs(d) >= DECIMAL_LIMIT:
+        raise Bad(OUT_OF_RANGE)
+    return d if d else QUANTUM * 0  # no negative zero
+
+
+def _number(field, v):
+    if isinstance(v, bool):
+        raise Bad(INVALID)
+    try:
+        if isinstance(v, (int, float, Decimal)):
+            x = float(v)
+        elif isinstance(v, str) and _NUMBER.fullmatch(v):
+            x = float(v)
+        else:
+            raise Bad(INVALID)
+    except OverflowError:
+        raise Bad(INVALID) from None
+    if not math.isfinite(x):
+        raise Bad(INVALID)
+    return x
+
+
+def _boolean(field, v):
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        if v in (0, 1):
+            return bool(v)
+        raise Bad(INVALID)
+    if isinstance(v, str):
+        s = v.lower()
+        if s in TRUE_TEXT:
+            return True
+        if s in FALSE_TEXT:
+            return False
+    raise Bad(INVALID)
+
+
+def _date(field, v):
+    if isinstance(v, dt.datetime):
+        raise Bad(INVALID)
+    if isinstance(v, dt.date):
+        return v
+    if not isinstance(v, str) or not _DATE.fullmatch(v):
+        raise Bad(INVALID)
+    try:
+        return dt.date(int(v[0:4]), int(v[5:7]), int(v[8:10]))
+    except ValueError:
+        raise Bad(INVALID) from None
+
+
+def timestamp_micros(field, v) -> int:
+    """UTC microseconds since the epoch for a timestamp input (see module docstring)."""
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None or v.utcoffset() is None:
+            if field.tz_aware:
+                raise Bad(INVALID)
+            v = v.replace(tzinfo=UTC)
+        us = (v - EPOCH) // dt.timedelta(microseconds=1)
+    elif isinstance(v, str) and not (field.epoch and _NUMBER.fullmatch(v)):
+        us = _iso_micros(v, field.tz_aware)
+    elif field.epoch and isinstance(v, (int, float, Decimal, str)) and not isinstance(v, bool):
+        try:
+            us = epoch_micros(float(v))
+        except OverflowError:
+            raise Bad(INVALID) from None
+    else:
+        raise Bad(INVALID)
+    if not MIN_US <= us <= MAX_US:
+        raise Bad(INVALID)
+    return us
+
+
+def epoch_micros(x: float) -> int:
+    if not math.isfinite(x):
+        raise Bad(INVALID)
+    a = abs(x)
+    scale = 1e6 if a < 1e11 else 1e3 if a < 1e14 else 1.0 if a < 1e17 else 1e-3
+    return round(x * scale)
+
+
+def _iso_micros(s: str, tz_aware: bool) -> int:
+    m = _TS.fullmatch(s)
+    if not m:
+        raise Bad(INVALID)
+    y, mo, d, h, mi, sec, frac, tz = m.groups()
+    try:
+        days = dt.date(int(y), int(mo), int(d)).toordinal() - EPOCH_ORDINAL
+    except ValueError:
+        raise Bad(INVALID) from None
+    h, mi, sec = int(h or 0), int(mi or 0), int(sec or 0)
+    if h > 23 or mi > 59 or sec > 59:
+        raise Bad(INVALID)
+    if not tz:
+        if tz_aware:
+            raise Bad(INVALID)
+        offset = 0
+    elif tz == "Z":
+        offset = 0
+    else:
+        digits = tz[1:].replace(":", "")
+        oh, om = int(digits[:2]), int(digits[2:] or 0)
+        if oh > 23 or om > 59:
+            raise Bad(INVALID)
+        offset = (oh * 60 + om) * (-1 if tz[0] == "-" else 1)
+    micros = int((frac or "").ljust(6, "0")[:6])
+    return ((days * 86400 + h * 3600 + mi * 60 + sec) - offset * 60) * 1_000_000 + micros
+
+
+def from_micros(us: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=us)
+
+
+def _timestamp(field, v):
+    return from_micros(timestamp_micros(field, v))
+
+
+def _json(field, v):
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except (ValueError, RecursionError):
+            raise Bad(INVALID) from None
+        if v is None:
+            if field.required:
+                raise Bad(MISSING)
+            return None
+    if field.object_only and not isinstance(v, dict):
+        raise Bad(INVALID)
+    return canonical_json(v)
+
+
+def _json_default(o):
+    if isinstance(o, (dt.date, dt.datetime)):
+        return o.isoformat()
+    return str(o)
+
+
+def canonical_json(value) -> str:
+    """Sorted keys, compact, UTF-8, no NaN — the text stored in json/jsonb columns."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False, default=_json_default)
+    except (TypeError, ValueError, RecursionError):
+        raise Bad(INVALID) from None
+
+
+def raw_json(record) -> str:
+    """The record as JSON text for quarantine (never fails)."""
+    if isinstance(record, MalformedRecord):
+        return record.text  # the raw line as it was in the file
+    try:
+        return json.dumps(record, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError, RecursionError):
+        return repr(record)
+
+
+def derive_id(record: dict) -> str:
+    """Deterministic id for a record that lacks one: uuid5 over its canonical JSON."""
+    try:
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=_json_default)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(sorted(record.items(), key=repr))
+    return str(uuid.uuid5(ID_NAMESPACE, text))
+
+
+def parse_list(value) -> list:
+    """A child list field: a list, or JSON text of a list; empty -> MISSING, other -> INVALID."""
+    value = clean(value)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise Bad(INVALID) from None
+    if value is None or (isinstance(value, list) and not value):
+        raise Bad(MISSING)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise Bad(INVALID)
+    return value
+
+
+_COERCE = {
+    "string": _string,
+    "integer": _integer,
+    "decimal": _decimal,
+    "number": _number,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamp": _timestamp,
+    "json": _json,
+}

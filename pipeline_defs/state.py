@@ -1,0 +1,123 @@
+"""Per-file processing state in DynamoDB (one item per raw object), seed 001's "processing state".
+
+Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, size, dataset, partition, status
+(pending / loaded / quarantined / failed), rows_in / rows_loaded / rows_quarantined, run_id,
+updated_at. GSI ``gsi1`` (``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's
+files. Sensors read it to skip what is already loaded; the batch assets write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Iterable, Iterator
+
+PENDING, LOADED, QUARANTINED, FAILED = "pending", "loaded", "quarantined", "failed"
+
+
+@dataclass(frozen=True)
+class FileState:
+    key: str
+    etag: str
+    dataset: str
+    partition: str
+    status: str
+    size: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reason: str = ""
+    run_id: str = ""
+    updated_at: str = ""
+
+    def item(self) -> dict:
+        return {
+            "pk": {"S": f"file#{self.key}"}, "sk": {"S": "state"},
+            "gsi1pk": {"S": f"files#{self.dataset}#{self.partition}"}, "gsi1sk": {"S": self.key},
+            "key": {"S": self.key}, "etag": {"S": self.etag}, "dataset": {"S": self.dataset},
+            "partition": {"S": self.partition}, "status": {"S": self.status}, "size": {"N": str(self.size)},
+            "rows_in": {"N": str(self.rows_in)}, "rows_loaded": {"N": str(self.rows_loaded)},
+            "rows_quarantined": {"N": str(self.rows_quarantined)}, "reason": {"S": self.reason},
+            "run_id": {"S": self.run_id}, "updated_at": {"S": self.updated_at or _now()},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict) -> "FileState":
+        def s(name: str) -> str:
+            return item.get(name, {}).get("S", "")
+
+        def n(name: str) -> int:
+            return int(item.get(name, {}).get("N", "0"))
+
+        return cls(key=s("key"), etag=s("etag"), dataset=s("dataset"), partition=s("partition"),
+                   status=s("status"), size=n("size"), rows_in=n("rows_in"), rows_loaded=n("rows_loaded"),
+                   rows_quarantined=n("rows_quarantined"), reason=s("reason"), run_id=s("run_id"),
+                   updated_at=s("updated_at"))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def put_states(ddb, table: str, states: Iterable[FileState]) -> int:
+    """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""
+    written = 0
+    batch: list[dict] = []
+    for state in states:
+        batch.append({"PutRequest": {"Item": state.item()}})
+        if len(batch) == 25:
+            written += _write(ddb, table, batch)
+            batch = []
+    if batch:
+        written += _write(ddb, table, batch)
+    return written
+
+
+def _write(ddb, table: str, requests: list[dict], attempts: int = 8) -> int:
+    import time
+
+    pending = {table: requests}
+    for attempt in range(attempts):
+        unprocessed = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
+        if not unprocessed:
+            return len(requests)
+        pending = unprocessed
+        time.sleep(min(0.05 * 2 ** attempt, 2.0))
+    raise RuntimeError(f"DynamoDB left {len(pending.get(table, []))} items unprocessed in {table}")
+
+
+def get_states(ddb, table: str, keys: Iterable[str]) -> dict[str, FileState]:
+    """Current state of each key that has one (BatchGetItem, 100 keys per call)."""
+    unique = list(dict.fromkeys(keys))
+    found: dict[str, FileState] = {}
+    for start in range(0, len(unique), 100):
+        request = {table: {"Keys": [{"pk": {"S": f"file#{k}"}, "sk": {"S": "state"}} for k in unique[start:start + 100]]}}
+        while request:
+            response = ddb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                state = FileState.from_item(item)
+                found[state.key] = state
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def list_partition_states(ddb, table: str, dataset: str, partition: date | str) -> Iterator[FileState]:
+    paginator = ddb.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table, IndexName="gsi1", KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"files#{dataset}#{partition}"}},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield FileState.from_item(item)
+
+
+def scan_states(ddb, table: str, dataset: str | None = None) -> Iterator[FileState]:
+    """Every file item (optionally of one dataset); for `pipeline status files` without a date."""
+    kwargs: dict = {"TableName": table, "FilterExpression": "sk = :s", "ExpressionAttributeValues": {":s": {"S": "state"}}}
+    if dataset:
+        kwargs["FilterExpression"] += " AND dataset = :d"
+        kwargs["ExpressionAttributeValues"][":d"] = {"S": dataset}
+    for page in ddb.get_paginator("scan").paginate(**kwargs):
+        for item in page.get("Items", []):
+            yield FileState.from_item(item)

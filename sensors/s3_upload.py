@@ -1,0 +1,97 @@
+"""``s3_upload_sensor``: for deployments without S3 notifications — polls the raw bucket cheaply.
+
+It never lists the whole bucket: per contract prefix it lists the ``dt=`` folders of the last
+``PIPELINE_S3_SENSOR_LOOKBACK_DAYS`` days (and tomorrow) plus the files directly in the dataset
+folder (undated uploads). The cursor keeps a last-modified watermark and the etags seen near it, so
+a re-uploaded (overwritten) key is new again while an unchanged one is not. Uploads into older
+``dt=`` folders are the SQS sensor's job (or a backfill's).
+"""
+
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster_aws.s3 import S3Resource
+
+from pipeline_defs.contracts import CONTRACTS
+from pipeline_defs.jobs import load_job_name, load_jobs
+from pipeline_defs.settings import get_settings
+from pipeline_defs.state import get_states
+from pipeline_defs.uploads import S3Object, plan_runs, run_key
+from resources.aws import DynamoDBResource, SNSResource
+from sensors.unroutable import quarantine_unroutable
+
+CLOCK_SKEW = timedelta(minutes=5)  # objects this close to the watermark are re-checked by etag
+
+
+def candidate_prefixes(now: datetime, lookback_days: int) -> list[tuple[str, bool]]:
+    """(prefix, top_level_only) pairs to list: each dataset folder's own files and its recent dt= folders."""
+    days = [(now - timedelta(days=n)).date() for n in range(-1, lookback_days + 1)]
+    prefixes: list[tuple[str, bool]] = []
+    for contract in CONTRACTS.values():
+        for prefix in contract.prefixes:
+            prefixes.append((prefix, True))
+            prefixes += [(f"{prefix}dt={day.isoformat()}/", False) for day in days]
+    return prefixes
+
+
+def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tuple[S3Object, datetime]]:
+    found: dict[str, tuple[S3Object, datetime]] = {}
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix, top_level in candidate_prefixes(now, lookback_days):
+        kwargs = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": "/"} if top_level else {})}
+        for page in paginator.paginate(**kwargs):
+            for obj in page.get("Contents", []):
+                modified = obj["LastModified"]
+                found[obj["Key"]] = (S3Object(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
+                                              uploaded=modified.astimezone(timezone.utc).date()), modified)
+    return list(found.values())
+
+
+def new_objects(listed: list[tuple[S3Object, datetime]], cursor: dict) -> tuple[list[S3Object], dict]:
+    """Objects not seen before (or with a changed etag), and the next cursor."""
+    since = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
+    seen: dict[str, str] = cursor.get("seen", {})
+    fresh = [obj for obj, modified in listed
+             if (since is None or modified >= since - CLOCK_SKEW) and seen.get(obj.key) != obj.etag]
+    watermark = max([modified for _, modified in listed] + ([since] if since else []), default=None)
+    next_seen = {obj.key: obj.etag for obj, modified in listed if watermark and modified >= watermark - CLOCK_SKEW}
+    return fresh, {"since": watermark.isoformat() if watermark else None, "seen": next_seen}
+
+
+@sensor(
+    name="s3_upload_sensor",
+    jobs=load_jobs,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING if "s3" in get_settings().upload_sensors else DefaultSensorStatus.STOPPED,
+    description="Polls recent raw-bucket folders for new or re-uploaded objects (when S3 notifications are off).",
+)
+def s3_upload_sensor(context: SensorEvaluationContext, s3: S3Resource, dynamodb: DynamoDBResource, sns: SNSResource):
+    settings = get_settings()
+    client = s3.get_client()
+    now = datetime.now(timezone.utc)
+    try:
+        listed = list_recent(client, settings.names.raw_bucket, now, settings.s3_sensor_lookback_days)
+    except Exception as exc:  # bucket or endpoint unavailable: skip this tick, say why
+        return SkipReason(f"raw bucket {settings.names.raw_bucket!r} unavailable: {exc}")
+    fresh, cursor = new_objects(listed, json.loads(context.cursor) if context.cursor else {})
+    try:
+        states = get_states(dynamodb.get_client(), settings.names.state_table, [o.key for o in fresh])
+    except Exception as exc:
+        context.log.warning(f"processing state unavailable ({exc}); planning without it")
+        states = {}
+    plan = plan_runs(fresh, states)
+    if plan.unroutable:
+        quarantine_unroutable(client, sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
+    requests = [
+        RunRequest(run_key=run_key(dataset, partition, objs), job_name=load_job_name(dataset),
+                   partition_key=partition,
+                   tags={"pipeline/trigger": "s3_upload_sensor", "pipeline/objects": str(len(objs))})
+        for (dataset, partition), objs in plan.requests.items()
+    ]
+    context.log.info(f"listed {len(listed)} recent object(s): {len(fresh)} new, {len(requests)} run request(s), "
+                     f"{len(plan.skipped)} skipped, {len(plan.unroutable)} unroutable")
+    if not requests:
+        return SensorResult(skip_reason=SkipReason(f"no new objects among {len(listed)} recent"), cursor=json.dumps(cursor))
+    return SensorResult(run_requests=requests, cursor=json.dumps(cursor))
