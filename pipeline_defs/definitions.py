@@ -1,10 +1,8 @@
-"""The Dagster code location: every asset, check, job and resource of data-pipeline.
+"""The Dagster code location: every asset, check, job, sensor, schedule and resource of data-pipeline.
 
 Loaded by `dagster dev -w workspace.yaml`, `dg dev` ([tool.dg] in pyproject.toml) and the
 ECS code server on AWS.
 """
-
-from __future__ import annotations
 
 from dagster import Definitions
 
@@ -13,10 +11,16 @@ from assets.validated import validated_assets
 from assets.warehouse import warehouse_assets
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.resources import build_resources
+from pipeline_defs.schedules import stream_archive_job, stream_archive_schedule
 from pipeline_defs.settings import get_settings
+from sensors.alerts import run_failure_alert_sensor
+from sensors.s3_upload import s3_upload_sensor
+from sensors.sqs_upload import sqs_upload_sensor
 
 defs = Definitions(
     assets=[*raw_assets, *validated_assets, *warehouse_assets],
-    jobs=load_jobs,
+    jobs=[*load_jobs, stream_archive_job],
+    sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor],
+    schedules=[stream_archive_schedule],
     resources=build_resources(get_settings()),
 )
