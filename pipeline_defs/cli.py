@@ -88,6 +88,48 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status_files(args: argparse.Namespace) -> int:
+    from pipeline_defs.aws import client
+    from pipeline_defs.state import list_partition_states, scan_states
+
+    settings = get_settings()
+    ddb = client("dynamodb", settings)
+    if args.date:
+        if not args.dataset:
+            print("pipeline: --date needs --dataset", file=sys.stderr)
+            return 2
+        states = list(list_partition_states(ddb, settings.names.state_table, args.dataset, args.date))
+    else:
+        states = list(scan_states(ddb, settings.names.state_table, args.dataset))
+    if not states:
+        print("no files recorded" + (f" for {args.dataset}" if args.dataset else "") + (f" on {args.date}" if args.date else ""))
+        return 0
+    print(f"{'status':<12} {'dataset':<13} {'partition':<10} {'in':>8} {'loaded':>8} {'quar.':>6}  key")
+    for s in sorted(states, key=lambda s: (s.dataset, s.partition, s.key)):
+        reason = f"  ({s.reason})" if s.reason else ""
+        print(f"{s.status:<12} {s.dataset:<13} {s.partition:<10} {s.rows_in:>8} {s.rows_loaded:>8} "
+              f"{s.rows_quarantined:>6}  {s.key}{reason}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from pipeline_defs import dlq
+    from pipeline_defs.aws import client
+
+    settings = get_settings()
+    dead, source = dlq.dlq_pairs(settings)[args.queue]
+    sqs = client("sqs", settings)
+    if args.action == "list":
+        letters = dlq.peek(sqs, dead, limit=args.limit)
+        print(f"{len(letters)} message(s) in {dead}")
+        for letter in letters:
+            print(f"  {letter.message_id}  receives={letter.receive_count}  {letter.summary}")
+        return 0
+    moved = dlq.redrive(sqs, dead, source, limit=args.limit)
+    print(f"replayed {moved} message(s) from {dead} to {source}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--end", help="last day YYYY-MM-DD (default: yesterday, UTC)")
     seed.add_argument("--bad-fraction", type=float, default=0.01, help="share of deliberately bad rows (default 0.01)")
     seed.set_defaults(func=cmd_seed)
+
+    status = sub.add_parser("status", help="processing state")
+    status_sub = status.add_subparsers(dest="what", required=True)
+    files = status_sub.add_parser("files", help="one line per raw file: status and row counts")
+    files.add_argument("--dataset", help="only this dataset")
+    files.add_argument("--date", help="only this partition (YYYY-MM-DD; needs --dataset)")
+    files.set_defaults(func=cmd_status_files)
+
+    dlq_parser = sub.add_parser("dlq", help="inspect and replay dead-lettered messages")
+    dlq_parser.add_argument("action", choices=("list", "redrive"))
+    dlq_parser.add_argument("--queue", choices=("uploads",), default="uploads",
+                            help="uploads: S3 upload notifications (default)")
+    dlq_parser.add_argument("--limit", type=int, default=100, help="at most this many messages")
+    dlq_parser.set_defaults(func=cmd_dlq)
     return parser
 
 

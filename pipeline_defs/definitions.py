@@ -4,7 +4,7 @@ Loaded by `dagster dev -w workspace.yaml`, `dg dev` ([tool.dg] in pyproject.toml
 ECS code server on AWS.
 """
 
-from dagster import Definitions
+from dagster import Definitions, load_from_defs_folder
 
 from assets.raw import raw_assets
 from assets.validated import validated_assets
@@ -12,15 +12,20 @@ from assets.warehouse import warehouse_assets
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.resources import build_resources
 from pipeline_defs.schedules import stream_archive_job, stream_archive_schedule
-from pipeline_defs.settings import get_settings
+from pipeline_defs.settings import PROJECT_ROOT, get_settings
 from sensors.alerts import run_failure_alert_sensor
 from sensors.s3_upload import s3_upload_sensor
 from sensors.sqs_upload import sqs_upload_sensor
 
-defs = Definitions(
-    assets=[*raw_assets, *validated_assets, *warehouse_assets],
-    jobs=[*load_jobs, stream_archive_job],
-    sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor],
-    schedules=[stream_archive_schedule],
-    resources=build_resources(get_settings()),
-)
+def _hand_written() -> Definitions:
+    return Definitions(
+        assets=[*raw_assets, *validated_assets, *warehouse_assets],
+        jobs=[*load_jobs, stream_archive_job],
+        sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor],
+        schedules=[stream_archive_schedule],
+        resources=build_resources(get_settings()),
+    )
+
+
+# components scaffolded by `dg scaffold defs` into pipeline_defs/defs/
+defs = Definitions.merge(_hand_written(), load_from_defs_folder(path_within_project=PROJECT_ROOT))

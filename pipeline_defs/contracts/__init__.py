@@ -5,21 +5,22 @@ have no pyarrow): the batch API (``validate_chunk``, ``ValidatedChunk``, ``Rejec
 ``arrow_schema`` load pyarrow on first use.
 
 Modules: ``model`` (declaration types), ``datasets`` (the five contracts), ``routing`` (S3 key →
-dataset), ``formats`` (bytes → records), ``values``/``record`` (per-value and per-record rules),
-``batch``/``vector``/``children``/``jsontext`` (vectorised validation), ``schema`` (Arrow, DDL, docs).
+dataset), ``formats`` (bytes → records), ``values`` / ``record`` (per-value and per-record rules),
+``canonical`` (JSON text), ``batch`` / ``vector`` / ``children`` / ``jsontext`` (vectorised
+validation), ``schema`` (Arrow, DDL, docs).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
+from .canonical import MalformedRecord
 from .datasets import CONTRACTS
 from .formats import FileRejected, iter_records
 from .model import LINEAGE_COLUMNS, ChildTable, Contract, Field
 from .record import reasons, validate_record
 from .routing import Route, file_format, route
 from .schema import arrow_schema, column_fields, columns, create_table_sql, docs_markdown
-from .values import MalformedRecord
 
 _LAZY = {"validate_chunk": "batch", "ValidatedChunk": "batch", "Reject": "batch"}
 

@@ -9,22 +9,25 @@ the documented check order, and valid rows are selected with one filter.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 import pyarrow as pa
 
 from . import values as V
 from .children import ChildResult, check_children, child_table, totals_mismatch
+from .jsontext import properties_json
 from .model import Contract
 from .record import INVALID_EXTRA, MALFORMED, TOTAL_MISMATCH
-from .jsontext import properties_json
 from .schema import arrow_schema, columns
 from .vector import convert_column
 
 
 @dataclass
 class Reject:
+    """One rejected row: where it was, why, and what it was (for quarantine)."""
+
     row: int  # first_row + index in the chunk
     reason: str
     record: str  # the raw record as JSON text (a malformed line as it was)
@@ -32,6 +35,9 @@ class Reject:
 
 @dataclass
 class ValidatedChunk:
+    """rows_in == tables[contract.table].num_rows + len(rejects). ``extra_fields`` counts every
+    record of the chunk (rejected ones too); unknown item keys count as ``items.<key>``."""
+
     tables: dict[str, pa.Table]  # table name -> valid rows, schema == arrow_schema(contract, table)
     rejects: list[Reject]
     extra_fields: Counter = dc_field(default_factory=Counter)  # unknown field -> rows that had it

@@ -28,8 +28,8 @@ import re
 import zlib
 from typing import BinaryIO, Iterable, Iterator
 
+from .canonical import MalformedRecord
 from .routing import file_format
-from .values import MalformedRecord
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHARS = 1 << 20
@@ -181,7 +181,9 @@ class _Scanner:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
-                if end < len(self.buf) or self.eof:  # a value touching the end may continue (numbers)
+                # A number near the end of the buffer may continue in the next read ("1." + "5").
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if self.eof or (end < len(self.buf) and not (number and len(self.buf) - end < 64)):
                     self.pos = end
                     return value
             except RecursionError:

@@ -8,7 +8,8 @@ dataset means adding a declaration in ``datasets.py`` — never a new pipeline.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from decimal import Decimal
 from functools import cached_property
 
@@ -71,6 +72,12 @@ class Field:
             raise ValueError(f"field {self.name!r}: not a snake_case identifier")
         if self.case not in (None, "lower", "upper"):
             raise ValueError(f"field {self.name!r}: case must be 'lower' or 'upper'")
+        if self.type != "string" and (self.case or self.choices is not None or self.pattern):
+            raise ValueError(f"field {self.name!r}: case/choices/pattern apply to strings only")
+        if self.type not in ("integer", "decimal", "number") and (self.minimum, self.maximum) != (None, None):
+            raise ValueError(f"field {self.name!r}: minimum/maximum apply to numbers only")
+        if (self.tz_aware or self.epoch) and self.type != "timestamp":
+            raise ValueError(f"field {self.name!r}: tz_aware/epoch apply to timestamps only")
 
     @property
     def pg_type(self) -> str:
@@ -136,9 +143,12 @@ class Contract:
         names = [f.name for f in self.all_fields]
         if len(names) != len(set(names)):
             raise ValueError(f"contract {self.name!r}: duplicate field names")
-        for k in self.key:
+        for k in (*self.key, *filter(None, (self.derive_id, self.partition_field))):
             if k not in names:
-                raise ValueError(f"contract {self.name!r}: key {k!r} is not a field")
+                raise ValueError(f"contract {self.name!r}: {k!r} is not a field")
+        for f in self.fields:
+            if f.child and f.child not in {c.table for c in self.children}:
+                raise ValueError(f"contract {self.name!r}: field {f.name!r} feeds unknown table {f.child!r}")
         if not self.prefixes:
             folders = dict.fromkeys([self.name, self.name.replace("_", "-"), *self.folder_aliases])
             derived = tuple(f"{self.source}/{f}/" for f in folders) + (f"{self.source}-data/",)

@@ -10,13 +10,26 @@ Check order (the first rule broken is the one reject reason, see :func:`reasons`
 3. typed properties (web_events) in declaration order;
 4. cross-field rules: ``total_mismatch``;
 5. ``invalid:extra`` — unknown fields that cannot be stored as JSON (e.g. NaN).
+
+Before the checks: a field's value is the first non-null among its input names (``event_type``,
+``eventType``, aliases such as ``timestamp`` → ``occurred_at``); text is trimmed and blank text is
+null. A blank ``derive_id`` field (web_events.event_id) is filled with uuid5 of the record's
+canonical JSON (:func:`canonical.derive_id`), so a redelivered record gets the same id and dedupes
+on the key — and two genuinely identical events without ids collapse into one.
 """
 
 from __future__ import annotations
 
 from .model import Contract, Field
 from .values import (
-    KINDS, Bad, canonical_json, clean, convert, derive_id, parse_list, QUANTUM,
+    KINDS,
+    QUANTUM,
+    Bad,
+    canonical_json,
+    clean,
+    convert,
+    derive_id,
+    parse_list,
 )
 
 MALFORMED = "malformed:record"

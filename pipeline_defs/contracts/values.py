@@ -27,8 +27,10 @@ import datetime as dt
 import json
 import math
 import re
-import uuid
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from .canonical import MalformedRecord, NotJSON, derive_id, raw_json  # noqa: F401  (re-exported)
+from .canonical import canonical_json as canonical_text
 
 MISSING, INVALID, OUT_OF_RANGE = 1, 2, 3
 KINDS = {MISSING: "missing", INVALID: "invalid", OUT_OF_RANGE: "out_of_range"}
@@ -58,26 +60,6 @@ MIN_DAY = dt.date.min.toordinal() - EPOCH_ORDINAL
 MAX_DAY = dt.date.max.toordinal() - EPOCH_ORDINAL
 MIN_US = MIN_DAY * 86_400_000_000
 MAX_US = (MAX_DAY + 1) * 86_400_000_000 - 1
-
-ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:data-pipeline:contracts:derived-id")
-
-
-class MalformedRecord:
-    """Stands in for an unparseable input line (JSON Lines, CSV); always rejected as malformed:record."""
-
-    __slots__ = ("text", "line")
-
-    def __init__(self, text: str, line: int = 0):
-        self.text, self.line = text, line
-
-    def __repr__(self) -> str:
-        return f"MalformedRecord(line={self.line}, text={self.text[:60]!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, MalformedRecord) and (self.text, self.line) == (other.text, other.line)
-
-    __hash__ = None
-
 
 class Bad(Exception):
     """A value breaks a rule; ``kind`` is MISSING, INVALID or OUT_OF_RANGE."""
@@ -315,39 +297,12 @@ def _json(field, v):
     return canonical_json(v)
 
 
-def _json_default(o):
-    if isinstance(o, (dt.date, dt.datetime)):
-        return o.isoformat()
-    return str(o)
-
-
 def canonical_json(value) -> str:
-    """Sorted keys, compact, UTF-8, no NaN — the text stored in json/jsonb columns."""
+    """:func:`canonical.canonical_json`, failing with ``Bad(INVALID)``."""
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False, default=_json_default)
-    except (TypeError, ValueError, RecursionError):
+        return canonical_text(value)
+    except NotJSON:
         raise Bad(INVALID) from None
-
-
-def raw_json(record) -> str:
-    """The record as JSON text for quarantine (never fails)."""
-    if isinstance(record, MalformedRecord):
-        return record.text  # the raw line as it was in the file
-    try:
-        return json.dumps(record, ensure_ascii=False, default=_json_default)
-    except (TypeError, ValueError, RecursionError):
-        return repr(record)
-
-
-def derive_id(record: dict) -> str:
-    """Deterministic id for a record that lacks one: uuid5 over its canonical JSON."""
-    try:
-        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          default=_json_default)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(sorted(record.items(), key=repr))
-    return str(uuid.uuid5(ID_NAMESPACE, text))
 
 
 def parse_list(value) -> list:

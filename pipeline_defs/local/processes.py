@@ -96,6 +96,8 @@ class ManagedProcess:
                              f"stop it or choose another port (see `pipeline local env`)")
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_file.exists():  # keep the previous session's log beside the new one
+            self.log_file.replace(self.log_file.with_suffix(".log.1"))
         log = open(self.log_file, "ab")  # noqa: SIM115 (handed to the child)
         try:
             proc = subprocess.Popen(

@@ -80,7 +80,7 @@ class LocalStack:
         port = self.settings.ports.dagster
         return ManagedProcess(
             name="dagster",
-            argv=[_bin("dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            argv=[_bin("dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
             port=port, state_dir=self.settings.local_dir, cwd=PROJECT_ROOT, env=self.process_env(),
             ready=lambda: http_ok(f"{self.dagster_url}/server_info"), ready_timeout=180,
         )
@@ -109,6 +109,7 @@ class LocalStack:
             **FAKE_CREDENTIALS,
             "PIPELINE_LOCAL_DIR": str(self.settings.local_dir),
             "PIPELINE_API_URL": f"http://127.0.0.1:{self.settings.ports.gateway}",
+            "PIPELINE_ANALYTICS_DB_SECRET_ID": f"{self.settings.names.db_secret_id}-readonly",  # local/analytics.py
             "PIPELINE_DAGSTER_URL": self.dagster_url,
             "DAGSTER_HOME": str(self.dagster_home),
             **self.settings.names.as_env(),
@@ -120,8 +121,10 @@ class LocalStack:
 
     def process_env(self) -> dict[str, str]:
         """The environment of Dagster processes: the database comes through the Secrets Manager
-        secret, exactly as on AWS, unless the user gave PIPELINE_DATABASE_URL."""
-        env = self.env()
+        secret, exactly as on AWS, unless the user gave PIPELINE_DATABASE_URL. The venv is
+        activated so `dg` finds the project's interpreter."""
+        venv = Path(sys.executable).parent.parent
+        env = {**self.env(), "VIRTUAL_ENV": str(venv)}
         if not self.external_database:
             env.pop("PIPELINE_DATABASE_URL", None)
         return env
@@ -198,6 +201,13 @@ class LocalStack:
 
         applied = migrate(self.database_url())
         say(f"migrations: applied {', '.join(applied)}" if applied else "migrations: up to date")
+        from pipeline_defs.local.analytics import ensure_invalidation_rule, ensure_readonly_login
+
+        try:
+            ensure_readonly_login(self.database_url(), self.aws_settings())
+        except Exception as exc:  # e.g. an external database whose owner may not create roles
+            say(f"analytics: no read-only login ({type(exc).__name__}); the API reads via SET ROLE analytics_reader")
+        ensure_invalidation_rule(self.aws_settings())
 
     def _seed(self, days: int, say: Say) -> None:
         from pipeline_defs.seed import seed_raw_bucket

@@ -134,3 +134,18 @@ def test_s3_sensor_ignores_old_dt_folders(provisioned, instance):
     old = (TODAY - timedelta(days=30)).isoformat()
     upload(provisioned, f"catalog/products/dt={old}/p.csv")
     assert tick(s3_upload_sensor, provisioned, instance).run_requests == []
+
+
+def test_dlq_list_and_redrive(provisioned):
+    from pipeline_defs import dlq
+
+    sqs = boto3.client("sqs")
+    dead = sqs.get_queue_url(QueueName=provisioned.names.uploads_dlq)["QueueUrl"]
+    sqs.send_message(QueueUrl=dead, MessageBody="not json")
+    sqs.send_message(QueueUrl=dead, MessageBody=json.dumps({"Records": [{"s3": {"object": {"key": "a/b.json"}}}]}))
+    letters = dlq.peek(sqs, provisioned.names.uploads_dlq)
+    assert sorted(letter.summary for letter in letters) == ["S3 notification: a/b.json", "not JSON: 'not json'"]
+    assert queue_depth(provisioned, provisioned.names.uploads_dlq) == 2  # peeking consumed nothing
+    assert dlq.redrive(sqs, provisioned.names.uploads_dlq, provisioned.names.uploads_queue) == 2
+    assert queue_depth(provisioned, provisioned.names.uploads_dlq) == 0
+    assert queue_depth(provisioned, provisioned.names.uploads_queue) == 2

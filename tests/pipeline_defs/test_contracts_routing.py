@@ -1,0 +1,76 @@
+"""route(): S3 key → dataset, partition, format."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline_defs.contracts import CONTRACTS, Route, file_format, route
+
+D = dt.date(2024, 5, 1)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        # <source>/<dataset>/[dt=…/]<name>.<ext>[.gz]
+        ("crm/customers/dt=2024-05-01/customers.json", Route("customers", D, "json", False)),
+        ("crm/customers/customers.csv", Route("customers", None, "csv", False)),
+        ("catalog/products/dt=2024-05-01/p.csv.gz", Route("products", D, "csv", True)),
+        ("erp/orders/dt=2024-05-01/orders.ndjson", Route("orders", D, "json", False)),
+        ("web/web_events/dt=2024-05-01/e.jsonl", Route("web_events", D, "json", False)),
+        ("web/web-events/e.json.gz", Route("web_events", None, "json", True)),
+        ("market/market_ticks/t.jsonl", Route("market_ticks", None, "json", False)),
+        # dt= anywhere after the dataset folder
+        ("erp/orders/region=eu/dt=2024-05-01/hour=03/o.json", Route("orders", D, "json", False)),
+        # stream archive prefixes
+        ("web/events/dt=2024-05-01/part-0001.jsonl.gz", Route("web_events", D, "json", True)),
+        ("market/ticks/dt=2024-05-01/t.jsonl.gz", Route("market_ticks", D, "json", True)),
+        # seed-style folders
+        ("crm-data/customer-data.json", Route("customers", None, "json", False)),
+        ("catalog-data/products.csv", Route("products", None, "csv", False)),
+        ("erp-data/orders.json", Route("orders", None, "json", False)),
+        ("web-data/events.json", Route("web_events", None, "json", False)),
+        ("market-data/dt=2024-05-01/ticks.csv", Route("market_ticks", D, "csv", False)),
+        # tolerated spellings
+        ("s3://pipeline-raw/crm/customers/c.JSON", Route("customers", None, "json", False)),
+        ("/CRM/Customers/c.json", Route("customers", None, "json", False)),
+        ("crm_data/c.json", Route("customers", None, "json", False)),
+    ],
+)
+def test_routable_keys(key, expected):
+    assert route(key) == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "unknown/thing/file.json",  # unknown prefix
+        "crm/file.json",  # source without dataset folder
+        "crm/leads/file.json",  # unknown dataset under a known source
+        "customers/file.json",
+        "crm/customers/file.parquet",  # unsupported extension
+        "crm/customers/file.xlsx.gz",
+        "crm/customers/_SUCCESS",
+        "crm/customers/",  # folder marker
+        "crm/customers/.json",
+        "crm/customers/dt=2024-13-01/c.json",  # impossible partition
+        "crm/customers/dt=yesterday/c.json",
+        "",
+    ],
+)
+def test_unroutable_keys(key):
+    assert route(key) is None
+
+
+def test_every_contract_prefix_routes_to_its_dataset():
+    for contract in CONTRACTS.values():
+        for prefix in contract.prefixes:
+            assert route(f"{prefix}dt=2024-05-01/x.csv") == Route(contract.name, D, "csv", False)
+
+
+def test_file_format():
+    assert file_format("a/b.JSONL.GZ") == ("json", True)
+    assert file_format("b.csv") == ("csv", False)
+    assert file_format("b.txt") is None
