@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test e2e bench synth clean
+.PHONY: install dev test e2e bench synth deploy clean
 
 install: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
@@ -26,6 +26,15 @@ e2e: install  ## only the end-to-end tests (real processes)
 
 bench: install  ## benchmarks; writes bench/results.json
 	$(BIN)/python -m bench
+
+ENV ?= dev
+CDK ?= npx --yes aws-cdk@2
+
+synth: install  ## CloudFormation templates into infra/cdk.out, offline (cdk-nag gate; no AWS account, Docker or CDK CLI)
+	$(BIN)/python infra/app.py -c env=$(ENV)
+
+deploy: install  ## every stack into the current credentials' account (needs Docker for the Dagster image, and npx)
+	cd infra && $(CDK) deploy --all --require-approval broadening -c env=$(ENV)
 
 clean:
 	-$(BIN)/pipeline local down

@@ -81,6 +81,21 @@ class LocalPorts:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """How Kinesis records reach the stream processor: the event source mapping's knobs on AWS
+    (infra/config.py has the same defaults), and what the local poller honours (PIPELINE_STREAM_*)."""
+
+    shards: int = 1  # shards of the local stream (provisioning)
+    batch_size: int = 100
+    batch_window_seconds: float = 5.0
+    parallelization_factor: int = 2  # concurrent batches per shard; order is kept per partition key
+    retry_attempts: int = 3  # then the batch goes to the on-failure queue
+    bisect_on_error: bool = True
+    max_record_age_seconds: int = 86_400
+    poll_interval_seconds: float = 0.5  # how often the local poller reads an idle shard
+
+
+@dataclass(frozen=True)
 class Settings:
     names: ResourceNames = ResourceNames()
     ports: LocalPorts = LocalPorts()
@@ -95,6 +110,7 @@ class Settings:
     env_name: str = "local"
     upload_sensors: tuple[str, ...] = ("sqs",)  # which upload sensors start RUNNING: sqs, s3 (or none)
     s3_sensor_lookback_days: int = 7
+    stream: StreamSettings = StreamSettings()
 
     @property
     def local_postgres_dir(self) -> Path:
@@ -112,6 +128,40 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a port number") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def _stream(env: Mapping[str, str]) -> StreamSettings:
+    d = StreamSettings()
+    bisect = (env.get("PIPELINE_STREAM_BISECT") or "true").strip().lower()
+    if bisect not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"PIPELINE_STREAM_BISECT={bisect!r}: use true or false")
+    stream = StreamSettings(
+        shards=_int(env, "PIPELINE_STREAM_SHARDS", d.shards),
+        batch_size=_int(env, "PIPELINE_STREAM_BATCH_SIZE", d.batch_size),
+        batch_window_seconds=_float(env, "PIPELINE_STREAM_BATCH_WINDOW_SECONDS", d.batch_window_seconds),
+        parallelization_factor=_int(env, "PIPELINE_STREAM_PARALLELIZATION", d.parallelization_factor),
+        retry_attempts=_int(env, "PIPELINE_STREAM_RETRY_ATTEMPTS", d.retry_attempts),
+        bisect_on_error=bisect in ("true", "1", "yes"),
+        max_record_age_seconds=_int(env, "PIPELINE_STREAM_MAX_RECORD_AGE_SECONDS", d.max_record_age_seconds),
+        poll_interval_seconds=_float(env, "PIPELINE_STREAM_POLL_SECONDS", d.poll_interval_seconds),
+    )
+    if not 1 <= stream.batch_size <= 10_000 or not 1 <= stream.parallelization_factor <= 10 or stream.shards < 1:
+        raise SettingsError("PIPELINE_STREAM_BATCH_SIZE must be 1..10000, PIPELINE_STREAM_PARALLELIZATION 1..10 "
+                            "and PIPELINE_STREAM_SHARDS at least 1 (Lambda's limits)")
+    return stream
 
 
 def _sensors(raw: str) -> tuple[str, ...]:
@@ -146,6 +196,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env_name=env.get("PIPELINE_ENV") or "local",
         upload_sensors=_sensors(env.get("PIPELINE_UPLOAD_SENSORS", "sqs")),
         s3_sensor_lookback_days=_int(env, "PIPELINE_S3_SENSOR_LOOKBACK_DAYS", 7),
+        stream=_stream(env),
     )
 
 

@@ -1,0 +1,1 @@
+"""Dagster's AWS deployment files: instance config, workspace and the code server's bootstrap."""

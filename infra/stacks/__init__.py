@@ -1,0 +1,1 @@
+"""One module per CloudFormation stack; ``infra.app.build_app`` wires them together."""
