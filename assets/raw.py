@@ -21,9 +21,14 @@ def file_table(files, limit: int = 50) -> str:
     return "\n".join(lines)
 
 
+# the hot path archives its batches into these datasets' raw prefixes
+FED_BY_STREAM_ARCHIVE = ("web_events", "market_ticks")
+
+
 def build_raw_asset(contract: Contract) -> AssetsDefinition:
     @asset(
         key=AssetKey(["raw", contract.name]),
+        deps=[AssetKey(["stream", "archive"])] if contract.name in FED_BY_STREAM_ARCHIVE else [],
         partitions_def=daily_partitions,
         group_name="raw",
         kinds={"s3"},

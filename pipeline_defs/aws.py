@@ -24,3 +24,10 @@ def client(service: str, settings: Settings | None = None):
         config=_RETRIES,
         **credentials,
     )
+
+
+def topic_arn(settings: Settings, topic_name: str) -> str:
+    """An SNS topic's ARN, built rather than listed: the pipeline's role may publish but not list topics."""
+    account = client("sts", settings).get_caller_identity()["Account"]
+    sns = client("sns", settings)
+    return f"arn:{sns.meta.partition}:sns:{sns.meta.region_name}:{account}:{topic_name}"

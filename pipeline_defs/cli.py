@@ -117,6 +117,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from pipeline_defs.aws import client
 
     settings = get_settings()
+    if args.queue == "stream":  # Kinesis on-failure queue: replayed through the stream processor
+        from pipeline_defs.local.poller import stream_dlq
+
+        return stream_dlq(args.action, settings, limit=args.limit)
     dead, source = dlq.dlq_pairs(settings)[args.queue]
     sqs = client("sqs", settings)
     if args.action == "list":
@@ -127,6 +131,27 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         return 0
     moved = dlq.redrive(sqs, dead, source, limit=args.limit)
     print(f"replayed {moved} message(s) from {dead} to {source}")
+    return 0
+
+
+def cmd_report_open(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline_defs.aws import client
+    from pipeline_defs.report.download import ReportNotFound, download_report, parse_day
+
+    settings = get_settings()
+    try:
+        path = download_report(settings, parse_day(args.date), client("s3", settings),
+                               fmt="json" if args.json else "html", out=Path(args.out) if args.out else None)
+    except (ReportNotFound, ValueError) as exc:
+        print(f"pipeline: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    if args.browser:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
     return 0
 
 
@@ -163,10 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq_parser = sub.add_parser("dlq", help="inspect and replay dead-lettered messages")
     dlq_parser.add_argument("action", choices=("list", "redrive"))
-    dlq_parser.add_argument("--queue", choices=("uploads",), default="uploads",
-                            help="uploads: S3 upload notifications (default)")
+    dlq_parser.add_argument("--queue", choices=("uploads", "stream"), default="uploads",
+                            help="uploads: S3 upload notifications (default); stream: Kinesis batches the "
+                                 "stream processor gave up on (redrive re-reads and re-processes them)")
     dlq_parser.add_argument("--limit", type=int, default=100, help="at most this many messages")
     dlq_parser.set_defaults(func=cmd_dlq)
+
+    report = sub.add_parser("report", help="published daily reports")
+    report_sub = report.add_subparsers(dest="action", required=True)
+    report_open = report_sub.add_parser("open", help="download a day's report to a local file and print its path")
+    report_open.add_argument("date", help="the report's day, YYYY-MM-DD")
+    report_open.add_argument("--json", action="store_true", help="the JSON twin instead of the HTML page")
+    report_open.add_argument("--out", help="where to write it (default .local/reports/daily_report-<date>.html)")
+    report_open.add_argument("--browser", action="store_true", help="also open it in the default browser")
+    report_open.set_defaults(func=cmd_report_open)
     return parser
 
 

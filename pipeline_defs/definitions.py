@@ -6,12 +6,17 @@ ECS code server on AWS.
 
 from dagster import Definitions, load_from_defs_folder
 
+from assets.aggregates import aggregate_assets
 from assets.raw import raw_assets
+from assets.reports import report_assets
+from assets.stream import (close_stream_day_job, close_stream_day_schedule, realtime_matches_batch,
+                           stream_assets, stream_observation_sensor)
 from assets.validated import validated_assets
 from assets.warehouse import warehouse_assets
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.resources import build_resources
-from pipeline_defs.schedules import stream_archive_job, stream_archive_schedule
+from pipeline_defs.schedules import (daily_report_job, daily_report_schedule, market_intraday_job,
+                                     market_intraday_schedule, stream_archive_job, stream_archive_schedule)
 from pipeline_defs.settings import PROJECT_ROOT, get_settings
 from sensors.alerts import run_failure_alert_sensor
 from sensors.s3_upload import s3_upload_sensor
@@ -19,10 +24,12 @@ from sensors.sqs_upload import sqs_upload_sensor
 
 def _hand_written() -> Definitions:
     return Definitions(
-        assets=[*raw_assets, *validated_assets, *warehouse_assets],
-        jobs=[*load_jobs, stream_archive_job],
-        sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor],
-        schedules=[stream_archive_schedule],
+        assets=[*raw_assets, *validated_assets, *warehouse_assets, *aggregate_assets, *report_assets,
+                *stream_assets],
+        asset_checks=[realtime_matches_batch],
+        jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job],
+        sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor, stream_observation_sensor],
+        schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule],
         resources=build_resources(get_settings()),
     )
 

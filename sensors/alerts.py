@@ -3,6 +3,7 @@
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
+from pipeline_defs.aws import topic_arn
 from pipeline_defs.settings import get_settings
 from resources.aws import SNSResource
 
@@ -42,10 +43,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, sns: SNSResource)
             error = data.error.message or error
     subject, body = failure_message(run.job_name, run.run_id, run.tags.get("dagster/partition"), step, error,
                                     settings.dagster_url)
-    client = sns.get_client()
-    topic = next((t["TopicArn"] for t in client.list_topics().get("Topics", [])
-                  if t["TopicArn"].rsplit(":", 1)[-1] == settings.names.alerts_topic), None)
-    if topic is None:
-        context.log.warning(f"alerts topic {settings.names.alerts_topic!r} not found; alert not sent: {subject}")
-        return
-    client.publish(TopicArn=topic, Subject=subject, Message=body)
+    try:
+        sns.get_client().publish(TopicArn=topic_arn(settings, settings.names.alerts_topic), Subject=subject, Message=body)
+    except Exception as exc:  # an alert that cannot be sent must not fail the sensor; say why in its log
+        context.log.warning(f"alert not sent to {settings.names.alerts_topic!r} ({exc}): {subject}")

@@ -25,27 +25,38 @@ from sensors.unroutable import quarantine_unroutable
 CLOCK_SKEW = timedelta(minutes=5)  # objects this close to the watermark are re-checked by etag
 
 
-def candidate_prefixes(now: datetime, lookback_days: int) -> list[tuple[str, bool]]:
-    """(prefix, top_level_only) pairs to list: each dataset folder's own files and its recent dt= folders."""
-    days = [(now - timedelta(days=n)).date() for n in range(-1, lookback_days + 1)]
-    prefixes: list[tuple[str, bool]] = []
-    for contract in CONTRACTS.values():
-        for prefix in contract.prefixes:
-            prefixes.append((prefix, True))
-            prefixes += [(f"{prefix}dt={day.isoformat()}/", False) for day in days]
-    return prefixes
+def recent_folders(s3, bucket: str, prefix: str, days: set[str]) -> tuple[list[dict], list[str]]:
+    """One delimiter listing of a dataset folder: its own files, and its dt= folders within ``days``."""
+    files, folders = [], []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        files += page.get("Contents", [])
+        for common in page.get("CommonPrefixes", []):
+            folder = common["Prefix"]
+            if folder[len(prefix):].removeprefix("dt=").rstrip("/") in days:
+                folders.append(folder)
+    return files, folders
 
 
 def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tuple[S3Object, datetime]]:
+    """Objects directly in each dataset folder and in its recent dt= folders — never the whole bucket."""
+    days = {(now - timedelta(days=n)).date().isoformat() for n in range(-1, lookback_days + 1)}
     found: dict[str, tuple[S3Object, datetime]] = {}
     paginator = s3.get_paginator("list_objects_v2")
-    for prefix, top_level in candidate_prefixes(now, lookback_days):
-        kwargs = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": "/"} if top_level else {})}
-        for page in paginator.paginate(**kwargs):
-            for obj in page.get("Contents", []):
-                modified = obj["LastModified"]
-                found[obj["Key"]] = (S3Object(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
-                                              uploaded=modified.astimezone(timezone.utc).date()), modified)
+
+    def add(obj: dict) -> None:
+        modified = obj["LastModified"]
+        found[obj["Key"]] = (S3Object(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
+                                      uploaded=modified.astimezone(timezone.utc).date()), modified)
+
+    for contract in CONTRACTS.values():
+        for prefix in contract.prefixes:
+            files, folders = recent_folders(s3, bucket, prefix, days)
+            for obj in files:
+                add(obj)
+            for folder in folders:
+                for page in paginator.paginate(Bucket=bucket, Prefix=folder):
+                    for obj in page.get("Contents", []):
+                        add(obj)
     return list(found.values())
 
 

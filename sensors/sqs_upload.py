@@ -24,7 +24,7 @@ from pipeline_defs.uploads import MalformedNotification, Plan, parse_notificatio
 from resources.aws import DynamoDBResource, SNSResource, SQSResource
 from sensors.unroutable import quarantine_unroutable
 
-MAX_MESSAGES_PER_TICK = 1000
+MAX_MESSAGES_PER_TICK = 500
 RECEIPT_VISIBILITY_SECONDS = 300  # long enough for the next tick to delete with the same receipt
 
 

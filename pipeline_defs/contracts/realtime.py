@@ -9,9 +9,9 @@ TTL ``expires_at``) holds three kinds of items:
   ``amt#<CUR>``/``cnt#<CUR>``/``pay#<method>``; ``camp#<source>``/``meth#<method>``;
   ``el#<element_id>``; ``err#<error_type>``; ``sym#<SYMBOL>``/``vol#<SYMBOL>``). The GSI lists one
   kind across days: ``event_type = page_view AND sk BETWEEN '2026-11-01' AND '2026-11-30~'``.
-* checkpoints — ``pk=ckpt#<shard>#<partition key>``, ``sk=ckpt``, ``seq`` = the highest sequence
-  number of that key already counted (fixed-width digits); see the stream processor.
-* redrive markers — ``pk=redrive#<message id>``, ``sk=chunk#<i>``: a replayed DLQ batch counted once.
+* ledger — ``pk=ledger#<shard>``, ``sk`` = the last sequence number of a committed batch
+  (fixed-width digits), ``first``, ``seqs`` (comma-separated): the records whose counters that
+  batch's transaction added, so a redelivery can tell counted records from new ones.
 
 Everything expires 30 days after its day (TTL), so the table never needs cleaning.
 """
@@ -35,12 +35,8 @@ def metrics_key(day: str, kind: str) -> dict:
     return {"pk": f"metrics#{day}", "sk": f"{day}#{kind}"}
 
 
-def checkpoint_key(shard: str, partition_key: str) -> dict:
-    return {"pk": f"ckpt#{shard}#{partition_key}", "sk": "ckpt"}
-
-
-def redrive_key(message_id: str, chunk: int) -> dict:
-    return {"pk": f"redrive#{message_id}", "sk": f"chunk#{chunk}"}
+def ledger_key(shard: str, padded_last_seq: str) -> dict:
+    return {"pk": f"ledger#{shard}", "sk": padded_last_seq}
 
 
 def expires_at(day: str) -> int:
@@ -51,10 +47,11 @@ def expires_at(day: str) -> int:
 
 def dim(value) -> str:
     """A dimension value as an attribute-name suffix (None → ``unknown``)."""
+    if value.__class__ is str and 0 < len(value) <= MAX_DIMENSION_CHARS:
+        return value
     if value is None or value == "":
         return "unknown"
-    text = str(value)
-    return text if len(text) <= MAX_DIMENSION_CHARS else text[:MAX_DIMENSION_CHARS]
+    return str(value)[:MAX_DIMENSION_CHARS]
 
 
 def lt_bin(ms: float) -> int:
@@ -78,29 +75,30 @@ class Aggregate:
 
     def add_event(self, day: str, hour: str, kind: str, record: dict) -> None:
         c = self.items[(day, kind)]
+        get = record.get
         c["n"] += 1
         c["h#" + hour] += 1
-        c["dev#" + dim(record.get("device_type"))] += 1
+        c["dev#" + dim(get("device_type"))] += 1
         if kind == "page_view":
-            ms = _number(record.get("load_time_ms"))
+            ms = _number(get("load_time_ms"))
             if ms is not None:
                 c["lt#%d" % lt_bin(ms)] += 1
                 c["lt_n"] += 1
                 c["lt_sum"] += ms
-        elif kind == "purchase":
-            currency = dim(record.get("currency"))
-            amount = _number(record.get("amount"))
-            if amount is not None:
-                c["amt#" + currency] += Decimal(repr(amount)) if isinstance(amount, float) else Decimal(amount)
-            c["cnt#" + currency] += 1
-            c["pay#" + dim(record.get("payment_method"))] += 1
-        elif kind == "user_signup":
-            c["camp#" + dim(record.get("campaign_source"))] += 1
-            c["meth#" + dim(record.get("signup_method"))] += 1
         elif kind == "click":
-            c["el#" + dim(record.get("element_id"))] += 1
+            c["el#" + dim(get("element_id"))] += 1
+        elif kind == "purchase":
+            currency = dim(get("currency"))
+            amount = _number(get("amount"))
+            if amount is not None:
+                c["amt#" + currency] += Decimal(repr(amount)) if amount.__class__ is float else Decimal(amount)
+            c["cnt#" + currency] += 1
+            c["pay#" + dim(get("payment_method"))] += 1
+        elif kind == "user_signup":
+            c["camp#" + dim(get("campaign_source"))] += 1
+            c["meth#" + dim(get("signup_method"))] += 1
         elif kind == "error":
-            c["err#" + dim(record.get("error_type"))] += 1
+            c["err#" + dim(get("error_type"))] += 1
 
     def add_tick(self, day: str, hour: str, symbol: str, volume) -> None:
         c = self.items[(day, MARKET_KIND)]
@@ -179,7 +177,8 @@ def summarise(day: str, items: list[dict], latest: dict[str, dict] | None = None
     market = by_kind.get(MARKET_KIND, {})
     ticks = _group(market, "sym#")
     volumes = _group(market, "vol#", float)
-    symbols = {s: {"ticks": n, "volume": volumes.get(s, 0.0), "latest": (latest or {}).get(s)} for s, n in ticks.items()}
+    latest = latest or {}
+    symbols = {s: {"ticks": n, "volume": volumes.get(s, 0.0), "latest": latest.get(s)} for s, n in ticks.items()}
     return {
         "date": day,
         "event_counts": counts,

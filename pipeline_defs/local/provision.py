@@ -202,7 +202,7 @@ def provision(settings: Settings, database_secret: dict | None = None) -> Provis
     _buckets(settings, report)
     _queues_and_notifications(settings, report)
     _topics_and_bus(settings, report)
-    _stream(settings, report)
+    _stream(settings, report, shards=settings.stream.shards)
     _tables(settings, report)
     _secret(settings, report, database_secret)
     return report

@@ -1,4 +1,5 @@
-"""The local stack: PostgreSQL + moto server (+ Dagster), started in the background and torn down cleanly.
+"""The local stack: PostgreSQL + moto server + API gateway + Kinesis poller (+ Dagster), started in the
+background and torn down cleanly.
 
 ``up`` returns once every part answers; ``down`` stops only what this stack started; ``env`` prints
 the variables that point ``aws``, ``psql``, boto3 and Dagster at it.
@@ -83,6 +84,31 @@ class LocalStack:
             argv=[_bin("dg"), "dev", "--host", "127.0.0.1", "--port", str(port)],
             port=port, state_dir=self.settings.local_dir, cwd=PROJECT_ROOT, env=self.process_env(),
             ready=lambda: http_ok(f"{self.dagster_url}/server_info"), ready_timeout=180,
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.ports.gateway}"
+
+    def gateway(self) -> ManagedProcess:
+        """The local API Gateway: routes.py → infra/functions/<name>/handler.py (ingest, analytics)."""
+        port = self.settings.ports.gateway
+        return ManagedProcess(
+            name="gateway", argv=[sys.executable, "-m", "pipeline_defs.local.gateway"], port=port,
+            state_dir=self.settings.local_dir, cwd=PROJECT_ROOT,
+            env={**self.process_env(), "PIPELINE_GATEWAY_PORT": str(port)},
+            ready=lambda: http_ok(f"{self.gateway_url}/_local/health"), ready_timeout=60,
+        )
+
+    def poller(self) -> ManagedProcess:
+        """The local Kinesis event source mapping feeding the stream processor (no port: a heartbeat)."""
+        from pipeline_defs.local.poller import heartbeat_file
+
+        beat = heartbeat_file(self.settings)
+        return ManagedProcess(
+            name="poller", argv=[sys.executable, "-m", "pipeline_defs.local.poller"], port=0,
+            state_dir=self.settings.local_dir, cwd=PROJECT_ROOT, env=self.process_env(),
+            ready=lambda: beat.exists() and time.time() - beat.stat().st_mtime < 60, ready_timeout=60,
         )
 
     def aws_settings(self) -> Settings:
@@ -172,6 +198,7 @@ class LocalStack:
             say(f"moto: already running on {self.moto_url}")
         self._provision(say)
         self._migrate(say)
+        started += self._start_hot_path(say)
         if seed_days:
             self._seed(seed_days, say)
         if dagster:
@@ -185,6 +212,22 @@ class LocalStack:
             else:
                 say(f"dagster: already running on {self.dagster_url}")
         self._state_file().write_text(json.dumps({"started_at": time.time(), "started": started}))
+        return started
+
+    def _start_hot_path(self, say: Say) -> list[str]:
+        """The gateway and the Kinesis poller: API → ingest → Kinesis → stream processor."""
+        from pipeline_defs.local.poller import heartbeat_file
+
+        started = []
+        for part, where in ((self.gateway(), self.gateway_url),
+                            (self.poller(), f"{self.settings.names.events_stream} → stream_processor")):
+            if part.name == "poller" and not part.running():
+                heartbeat_file(self.settings).unlink(missing_ok=True)  # a stale beat is not readiness
+            if part.start():
+                started.append(part.name)
+                say(f"{part.name}: started ({where})")
+            else:
+                say(f"{part.name}: already running ({where})")
         return started
 
     def _provision(self, say: Say) -> None:
@@ -253,9 +296,10 @@ class LocalStack:
     def down(self, *, wipe: bool = False, only: list[str] | None = None, say: Say = print) -> list[str]:
         """Stop the parts (all, or ``only`` those named); returns what was stopped."""
         stopped: list[str] = []
-        wanted = set(only) if only is not None else {"dagster", "moto", "postgres"}
-        if "dagster" in wanted and self.dagster().stop():
-            stopped.append("dagster")
+        wanted = set(only) if only is not None else {"dagster", "gateway", "poller", "moto", "postgres"}
+        for part in (self.dagster(), self.gateway(), self.poller()):
+            if part.name in wanted and part.stop():
+                stopped.append(part.name)
         moto = self.moto()
         if "moto" in wanted and moto.running():
             if not wipe:
@@ -292,6 +336,10 @@ class LocalStack:
         rows.append(("moto", "up" if moto.running() and moto.ready() else "down", self.moto_url))
         dagster = self.dagster()
         rows.append(("dagster", "up" if dagster.running() and dagster.ready() else "down", self.dagster_url))
+        gateway, poller = self.gateway(), self.poller()
+        rows.append(("gateway", "up" if gateway.running() and gateway.ready() else "down", self.gateway_url))
+        rows.append(("poller", "up" if poller.running() and poller.ready() else "down",
+                     f"kinesis:{self.settings.names.events_stream} → stream_processor"))
         return rows
 
 

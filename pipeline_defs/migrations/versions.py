@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import psycopg
+from psycopg import sql
 
 
 def _0001_schemas_and_ops(conn: psycopg.Connection) -> None:
@@ -68,8 +69,54 @@ def _0003_analytics_indexes(conn: psycopg.Connection) -> None:
         conn.execute(statement)
 
 
+ANALYTICS_READER = "analytics_reader"  # infra/functions/analytics/analytics_api/db.py uses the same name
+READ_SCHEMAS = ("warehouse", "analytics", "ops")
+
+
+def _0004_analytics_reader(conn: psycopg.Connection) -> None:
+    """The analytics API's read-only role, pg_trgm for fuzzy matching, and the indexes its queries use.
+
+    ``analytics_reader`` is NOLOGIN: it only holds SELECT grants. Login users (``analytics_ro`` with a
+    generated password in Secrets Manager, made by the local stack or the infra bootstrap) are
+    granted it; the API also ``SET ROLE``s to it, so even an owner login reads with these rights only.
+    Roles are cluster-wide, hence the tolerant create (several databases may migrate at once).
+    """
+    conn.execute(f"""
+        DO $$ BEGIN
+            CREATE ROLE {ANALYTICS_READER} NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$""")
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+        sql.Identifier(database), sql.Identifier(ANALYTICS_READER)))
+    for schema in READ_SCHEMAS:  # names from this literal allow-list
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {ANALYTICS_READER}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {ANALYTICS_READER}")
+        conn.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {ANALYTICS_READER}")
+
+    # Covering indexes: revenue figures over a date range read only the index (no heap visits).
+    conn.execute("CREATE INDEX IF NOT EXISTS orders_ts_revenue_idx ON warehouse.orders (order_ts)"
+                 " INCLUDE (status, currency, total_amount, customer_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS order_items_order_idx ON warehouse.order_items (order_id)"
+                 " INCLUDE (sku, quantity, unit_price)")
+    conn.execute("CREATE INDEX IF NOT EXISTS customers_email_norm_idx ON warehouse.customers"
+                 " ((regexp_replace(split_part(lower(email), '@', 1), '[.]|[+].*$', '', 'g')"
+                 " || '@' || split_part(lower(email), '@', 2)))")
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone()
+    if available:
+        try:
+            with conn.transaction():  # a savepoint: lacking the right to create it is not fatal
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                conn.execute("CREATE INDEX IF NOT EXISTS customers_name_trgm_idx ON warehouse.customers"
+                             " USING gin ((lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')))"
+                             " gin_trgm_ops)")
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # the API says in its answers that it fell back to exact normalised matching
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
     ("0003_analytics_indexes", _0003_analytics_indexes),
+    ("0004_analytics_reader", _0004_analytics_reader),
 ]

@@ -1,0 +1,188 @@
+"""Batch load benchmark: one day of mixed raw files from S3 into PostgreSQL + the Parquet lake.
+
+Three measurements in the same run, each in its own process (so peak RSS is its own):
+
+* ours      — the real assets (`materialize` raw → validated → warehouse for every dataset):
+              download, parse, validate, quarantine, Parquet, COPY + merge.
+* copy      — the reference: the same valid rows, already as CSV on disk, `COPY`ed into staging and
+              merged with one `INSERT … ON CONFLICT` per table (no parsing, no validation, no lake).
+* to_sql    — `pandas.DataFrame.to_sql` of the same rows (on a sample, extrapolated by rate).
+
+Ratios are throughput ratios over the day's input rows. Run: `python -m bench.batch_load --rows 1000000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+DAY = date(2026, 11, 20)
+TABLES = ("customers", "products", "orders", "order_items", "web_events", "market_ticks")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _aws_env(moto_url: str) -> None:
+    os.environ.update({"AWS_ENDPOINT_URL": moto_url, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench",
+                       "AWS_SECRET_ACCESS_KEY": "bench"})
+
+
+def phase_ours(db: str, moto_url: str) -> dict:
+    _aws_env(moto_url)
+    os.environ["PIPELINE_DATABASE_URL"] = db
+    from dagster import materialize
+
+    from assets.raw import raw_assets
+    from assets.validated import validated_assets
+    from assets.warehouse import warehouse_assets
+    from pipeline_defs.migrations import migrate
+    from pipeline_defs.resources import build_resources
+    from pipeline_defs.settings import get_settings
+
+    migrate(db)
+    started = time.perf_counter()
+    result = materialize([*raw_assets, *validated_assets, *warehouse_assets], partition_key=DAY.isoformat(),
+                         resources=build_resources(get_settings()))
+    seconds = time.perf_counter() - started
+    assert result.success
+    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _merge_sql(table: str, columns: list[str], key: tuple[str, ...]) -> str:
+    cols = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return (f"INSERT INTO warehouse.{table} ({cols}) SELECT {cols} FROM stage "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+
+
+def phase_copy(db: str, csv_dir: str) -> dict:
+    import psycopg
+
+    from pipeline_defs.contracts import CONTRACTS, LINEAGE_COLUMNS, columns
+    from pipeline_defs.contracts.schema import table_key
+    from pipeline_defs.migrations import migrate
+
+    migrate(db)
+    owners = {t: c for c in CONTRACTS.values() for t in (c.table, *(ch.table for ch in c.children))}
+    started = time.perf_counter()
+    with psycopg.connect(db) as conn:
+        for table in TABLES:
+            contract = owners[table]
+            names = columns(contract, table) + list(LINEAGE_COLUMNS)
+            with conn.transaction():
+                conn.execute(f"CREATE TEMP TABLE stage (LIKE warehouse.{table}) ON COMMIT DROP")
+                with conn.cursor().copy(f"COPY stage ({', '.join(names)}) FROM STDIN (FORMAT csv, HEADER true)") as copy, \
+                        open(Path(csv_dir) / f"{table}.csv", "rb") as source:
+                    while data := source.read(1 << 20):
+                        copy.write(data)
+                conn.execute(_merge_sql(table, names, table_key(contract, table)))
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb()}
+
+
+def phase_to_sql(db: str, csv_dir: str, sample: int) -> dict:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    from pipeline_defs.settings import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(db))
+    frames = {t: pd.read_csv(Path(csv_dir) / f"{t}.csv", nrows=sample, dtype=str) for t in TABLES}
+    rows = sum(len(f) for f in frames.values())
+    started = time.perf_counter()
+    for table, frame in frames.items():
+        frame.to_sql(f"tosql_{table}", engine, if_exists="replace", index=False, chunksize=10_000)
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.batch_load", *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark phase {args[1]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _export_valid_rows(db: str, csv_dir: Path) -> dict[str, int]:
+    """The rows ours loaded, as CSV: the reference loads exactly these."""
+    import psycopg
+
+    counts = {}
+    with psycopg.connect(db) as conn:
+        for table in TABLES:
+            with open(csv_dir / f"{table}.csv", "wb") as sink, conn.cursor().copy(
+                    f"COPY warehouse.{table} TO STDOUT (FORMAT csv, HEADER true)") as copy:
+                for data in copy:
+                    sink.write(data)
+            counts[table] = conn.execute(f"SELECT count(*) FROM warehouse.{table}").fetchone()[0]
+    return counts
+
+
+def run(rows: int, sample: int) -> dict:
+    import boto3
+
+    from bench.batch_data import day_files
+    from bench.infra import fresh_database, moto, postgres
+    from pipeline_defs.local.provision import provision
+    from pipeline_defs.settings import load_settings
+
+    with postgres() as cluster, moto() as moto_url, tempfile.TemporaryDirectory(prefix="bench-csv-") as csv_dir:
+        _aws_env(moto_url)
+        settings = load_settings()
+        provision(settings)
+        s3 = boto3.client("s3")
+        files = raw_bytes = input_rows = 0
+        for key, body, count in day_files(rows, DAY):
+            s3.put_object(Bucket=settings.names.raw_bucket, Key=key, Body=body)
+            files, raw_bytes, input_rows = files + 1, raw_bytes + len(body), input_rows + count
+        print(f"uploaded {files} files, {raw_bytes / 1e6:.0f} MB, {input_rows:,} input rows", file=sys.stderr)
+
+        ours_db = fresh_database(cluster, "ours")
+        ours = _child("--phase", "ours", "--db", ours_db, "--moto", moto_url)
+        loaded = _export_valid_rows(ours_db, Path(csv_dir))
+        copy = _child("--phase", "copy", "--db", fresh_database(cluster, "reference"), "--csv", csv_dir)
+        to_sql = _child("--phase", "to_sql", "--db", fresh_database(cluster, "tosql"), "--csv", csv_dir,
+                        "--sample", str(sample))
+    loaded_rows = sum(loaded.values())
+    to_sql_seconds_full = to_sql["seconds"] * loaded_rows / to_sql["rows"]
+    return {
+        "input_rows": input_rows, "files": files, "raw_mb": round(raw_bytes / 1e6, 1), "loaded_rows": loaded,
+        "ours_seconds": round(ours["seconds"], 2), "ours_rows_per_s": round(input_rows / ours["seconds"]),
+        "ours_peak_rss_mb": round(ours["peak_rss_mb"]),
+        "copy_upsert_seconds": round(copy["seconds"], 2),
+        "to_sql_seconds_extrapolated": round(to_sql_seconds_full, 1), "to_sql_sample_rows": to_sql["rows"],
+        "ratio_vs_copy_upsert": round(copy["seconds"] / ours["seconds"], 3),
+        "ratio_vs_to_sql": round(to_sql_seconds_full / ours["seconds"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=20_000, help="rows per table for pandas.to_sql")
+    parser.add_argument("--phase", choices=("ours", "copy", "to_sql"), help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--moto", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase == "ours":
+        print(json.dumps(phase_ours(args.db, args.moto)))
+    elif args.phase == "copy":
+        print(json.dumps(phase_copy(args.db, args.csv)))
+    elif args.phase == "to_sql":
+        print(json.dumps(phase_to_sql(args.db, args.csv, args.sample)))
+    else:
+        result = run(args.rows, args.sample)
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

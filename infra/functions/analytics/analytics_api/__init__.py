@@ -1,0 +1,1 @@
+"""The analytics API: named, allow-listed SQL operations over the warehouse (see handler.py)."""

@@ -1,0 +1,39 @@
+-- Candidate duplicate customers (pg_trgm): customers loaded in the range compared with everyone.
+-- A pair is a candidate when the normalised emails are equal (lower case, dots and +tags removed
+-- from the local part), or when both the full-name and the email-local-part trigram similarities
+-- reach their thresholds. The trigram index serves the name join (session threshold set first).
+WITH recent AS (
+    SELECT customer_id, lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) AS name,
+           split_part(lower(email), '@', 1) AS local,
+           regexp_replace(split_part(lower(email), '@', 1), '[.]|[+].*$', '', 'g') || '@' || split_part(lower(email), '@', 2) AS norm_email
+    FROM warehouse.customers
+    WHERE _partition BETWEEN %(start_date)s AND %(end_date)s
+),
+by_name AS (
+    SELECT r.customer_id AS a, e.customer_id AS b
+    FROM recent r
+    JOIN warehouse.customers e
+      ON lower(coalesce(e.first_name, '') || ' ' || coalesce(e.last_name, '')) %% r.name
+     AND e.customer_id <> r.customer_id
+    WHERE similarity(lower(coalesce(e.first_name, '') || ' ' || coalesce(e.last_name, '')), r.name) >= %(name_similarity)s
+      AND similarity(split_part(lower(e.email), '@', 1), r.local) >= %(email_similarity)s
+),
+by_email AS (
+    SELECT r.customer_id AS a, e.customer_id AS b
+    FROM recent r
+    JOIN warehouse.customers e
+      ON regexp_replace(split_part(lower(e.email), '@', 1), '[.]|[+].*$', '', 'g') || '@' || split_part(lower(e.email), '@', 2) = r.norm_email
+     AND e.customer_id <> r.customer_id
+),
+pairs AS (
+    SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (SELECT * FROM by_name UNION ALL SELECT * FROM by_email) x
+)
+SELECT p.a AS customer_id, p.b AS duplicate_of,
+       round(similarity(lower(coalesce(ca.first_name, '') || ' ' || coalesce(ca.last_name, '')),
+                        lower(coalesce(cb.first_name, '') || ' ' || coalesce(cb.last_name, '')))::numeric, 3) AS name_similarity,
+       round(similarity(split_part(lower(ca.email), '@', 1), split_part(lower(cb.email), '@', 1))::numeric, 3) AS email_similarity,
+       ca.email AS email, cb.email AS duplicate_email
+FROM pairs p
+JOIN warehouse.customers ca ON ca.customer_id = p.a
+JOIN warehouse.customers cb ON cb.customer_id = p.b
+ORDER BY p.a, p.b
