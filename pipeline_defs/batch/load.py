@@ -79,11 +79,12 @@ def _merge_main(cur, contract: Contract, stage: sql.Identifier, names: list[str]
     non_key = [n for n in names if n not in key]
     target = _ident("warehouse", contract.table)
     # the parents that win, computed before the merge, decide which children are replaced
-    cur.execute(sql.SQL(
-        "CREATE TEMP TABLE won ON COMMIT DROP AS SELECT {sk} FROM {stage} s LEFT JOIN {target} w USING ({k})"
-        " WHERE w.{k0} IS NULL OR {guard}"
-    ).format(sk=_col_list(key, "s"), stage=stage, target=target, k=_col_list(key),
-             k0=sql.Identifier(key[0]), guard=_guard(contract, "w", "s")))
+    if contract.children:
+        cur.execute(sql.SQL(
+            "CREATE TEMP TABLE won ON COMMIT DROP AS SELECT {sk} FROM {stage} s LEFT JOIN {target} w USING ({k})"
+            " WHERE w.{k0} IS NULL OR {guard}"
+        ).format(sk=_col_list(key, "s"), stage=stage, target=target, k=_col_list(key),
+                 k0=sql.Identifier(key[0]), guard=_guard(contract, "w", "s")))
     query = sql.SQL(
         "WITH merged AS ("
         " INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {stage}"

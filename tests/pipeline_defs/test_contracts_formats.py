@@ -205,7 +205,11 @@ def test_chunks_have_at_most_chunk_rows():
 
 
 @pytest.mark.parametrize("key", ["x/p.json", "x/p.jsonl", "x/p.csv", "x/p.json.gz"])
-def test_large_files_are_streamed(key):
+def test_large_files_are_streamed(key, monkeypatch):
+    """Files above the whole-file JSON threshold are streamed (the threshold is lowered to 1 MB here)."""
+    from pipeline_defs.contracts import formats
+
+    monkeypatch.setattr(formats, "WHOLE_JSON_BYTES", 1 << 20)
     rows = [{"id": i, "payload": random.randbytes(50).hex()} for i in range(60_000)]  # ~7 MB, incompressible
     if key.endswith("p.csv"):
         data = ("id,payload\n" + "".join(f"{r['id']},{r['payload']}\n" for r in rows)).encode()
@@ -219,10 +223,22 @@ def test_large_files_are_streamed(key):
     chunks = iter_records(stream, key, chunk_rows=1000)
     first = next(chunks)
     assert len(first) == 1000 and str(first[0]["id"]) == "0"
-    assert stream.consumed < min(len(data) // 2, 3 * 1024 * 1024), "read far more than one chunk needs"
+    assert stream.consumed < min(len(data) // 2, 3 * 1024 * 1024 + (1 << 20)), "read far more than one chunk needs"
     assert sum(len(c) for c in chunks) + len(first) == len(rows)
 
 
 def test_file_rejected_carries_a_machine_readable_reason():
     exc = FileRejected("malformed:json", "line 3")
     assert exc.reason == "malformed:json" and "line 3" in str(exc)
+
+
+@pytest.mark.parametrize("body", [b'[{"a": 1}, {"a": 2}]', b'\xef\xbb\xbf{"meta": 1, "data": [{"a": 1}, {"a": 2}]}'])
+def test_small_json_files_parse_whole_with_the_same_records(body):
+    assert [r for chunk in iter_records(io.BytesIO(body), "x/p.json") for r in chunk] == [{"a": 1}, {"a": 2}]
+
+
+def test_whole_file_fast_path_falls_back_for_what_orjson_rejects():
+    # NaN is accepted by the standard parser (and then rejected by validation), not by orjson
+    records = [r for chunk in iter_records(io.BytesIO(b'[{"a": NaN}]'), "x/p.json") for r in chunk]
+    assert len(records) == 1 and records[0]["a"] != records[0]["a"]
+    assert rejected(b'[{"a": 1}', "x/p.json") == "malformed:json"
