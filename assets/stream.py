@@ -39,7 +39,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from pipeline_defs.contracts import CONTRACTS
-from pipeline_defs.contracts.realtime import event_counts, plain
+from pipeline_defs.contracts.realtime import day_items, event_counts
 from pipeline_defs.contracts.stream_records import ARCHIVE_KEY_SQL, ARCHIVE_NAME, STREAM_DATASETS, WEB_EVENT_TYPES
 from pipeline_defs.jobs import dataset_selection
 from pipeline_defs.partitions import daily_partitions
@@ -62,14 +62,7 @@ stream_assets = [
 
 
 def realtime_counts(ddb, table: str, day: str) -> dict[str, int]:
-    items, kwargs = [], {}
-    while True:
-        page = ddb.query(TableName=table, KeyConditionExpression="pk = :pk",
-                         ExpressionAttributeValues={":pk": {"S": f"metrics#{day}"}}, **kwargs)
-        items += [plain(i) for i in page.get("Items", [])]
-        if "LastEvaluatedKey" not in page:
-            return event_counts(items)
-        kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    return event_counts(day_items(ddb, table, day))
 
 
 def archive_inventory(s3, bucket: str, day: str) -> dict[str, dict[str, int]]:

@@ -11,15 +11,16 @@ a re-uploaded (overwritten) key is new again while an unchanged one is not. Uplo
 import json
 from datetime import datetime, timedelta, timezone
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from dagster_aws.s3 import S3Resource
 
 from pipeline_defs.contracts import CONTRACTS
-from pipeline_defs.jobs import load_job_name, load_jobs
+from pipeline_defs.jobs import load_jobs
 from pipeline_defs.settings import get_settings
 from pipeline_defs.state import get_states
-from pipeline_defs.uploads import S3Object, plan_runs, run_key
+from pipeline_defs.uploads import S3Object, plan_runs
 from resources.aws import DynamoDBResource, SNSResource
+from sensors.run_requests import plan_run_requests
 from sensors.unroutable import quarantine_unroutable
 
 CLOCK_SKEW = timedelta(minutes=5)  # objects this close to the watermark are re-checked by etag
@@ -95,12 +96,7 @@ def s3_upload_sensor(context: SensorEvaluationContext, s3: S3Resource, dynamodb:
     plan = plan_runs(fresh, states)
     if plan.unroutable:
         quarantine_unroutable(client, sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
-    requests = [
-        RunRequest(run_key=run_key(dataset, partition, objs), job_name=load_job_name(dataset),
-                   partition_key=partition,
-                   tags={"pipeline/trigger": "s3_upload_sensor", "pipeline/objects": str(len(objs))})
-        for (dataset, partition), objs in plan.requests.items()
-    ]
+    requests = plan_run_requests(plan, "s3_upload_sensor")
     context.log.info(f"listed {len(listed)} recent object(s): {len(fresh)} new, {len(requests)} run request(s), "
                      f"{len(plan.skipped)} skipped, {len(plan.unroutable)} unroutable")
     if not requests:

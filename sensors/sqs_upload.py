@@ -14,14 +14,15 @@ redrive policy moves it to the DLQ after 3 receives. Unroutable objects are quar
 
 import json
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from dagster_aws.s3 import S3Resource
 
-from pipeline_defs.jobs import load_job_name, load_jobs
+from pipeline_defs.jobs import load_jobs
 from pipeline_defs.settings import get_settings
 from pipeline_defs.state import get_states
-from pipeline_defs.uploads import MalformedNotification, Plan, parse_notification, plan_runs, run_key
+from pipeline_defs.uploads import MalformedNotification, Plan, parse_notification, plan_runs
 from resources.aws import DynamoDBResource, SNSResource, SQSResource
+from sensors.run_requests import plan_run_requests
 from sensors.unroutable import quarantine_unroutable
 
 MAX_MESSAGES_PER_TICK = 500
@@ -100,15 +101,7 @@ def sqs_upload_sensor(context: SensorEvaluationContext, sqs: SQSResource, dynamo
         quarantine_unroutable(s3.get_client(), sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
         context.log.warning(f"quarantined {len(plan.unroutable)} unroutable object(s)")
 
-    requests = [
-        RunRequest(
-            run_key=run_key(dataset, partition, objs),
-            job_name=load_job_name(dataset),
-            partition_key=partition,
-            tags={"pipeline/trigger": "sqs_upload_sensor", "pipeline/objects": str(len(objs))},
-        )
-        for (dataset, partition), objs in plan.requests.items()
-    ]
+    requests = plan_run_requests(plan, "sqs_upload_sensor")
     context.log.info(f"{len(messages)} message(s): {len(requests)} run request(s), {len(plan.skipped)} skipped, "
                      f"{len(plan.unroutable)} unroutable, {malformed} malformed")
     cursor = json.dumps({"delete": handled})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import socket
 import tempfile
@@ -28,6 +29,15 @@ from pipeline_defs.settings import Settings, load_settings
 
 TEMPLATE_DB = "pipeline_test_template"
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def exported(env_output: str) -> dict[str, str]:
+    """The variables of `pipeline local env` output (``export NAME=value`` lines)."""
+    values = {}
+    for line in env_output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
 
 
 def free_port() -> int:

@@ -137,6 +137,18 @@ def plain(item: dict) -> dict:
     return out
 
 
+def day_items(ddb, table: str, day: str) -> list[dict]:
+    """Every metrics item of one day (plain values), following DynamoDB's pagination."""
+    items, kwargs = [], {}
+    while True:
+        page = ddb.query(TableName=table, KeyConditionExpression="pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": f"metrics#{day}"}}, **kwargs)
+        items += [plain(i) for i in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
 def event_counts(items: list[dict]) -> dict[str, int]:
     """``{kind: n}`` from a day's metrics items (plain values)."""
     return {item["event_type"]: int(item.get("n", 0)) for item in items if "event_type" in item}

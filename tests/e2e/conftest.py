@@ -4,7 +4,6 @@ in a private state folder on free ports, driven the way a user drives it."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -14,17 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import exported, free_port
 
 BIN = Path(sys.executable).parent
-
-
-def _exported(text: str) -> dict[str, str]:
-    env = {}
-    for line in text.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = shlex.split(value)[0] if value else ""
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +31,7 @@ def stack():
     if up.returncode != 0:
         subprocess.run([str(BIN / "pipeline"), "local", "down", "--wipe"], env=base, timeout=120)
         pytest.fail(f"pipeline local up failed: {up.stderr or up.stdout}")
-    env = {**base, **_exported(subprocess.run([str(BIN / "pipeline"), "local", "env"], env=base,
+    env = {**base, **exported(subprocess.run([str(BIN / "pipeline"), "local", "env"], env=base,
                                               capture_output=True, text=True, check=True).stdout)}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import exported, free_port
 
 PIPELINE = str(Path(sys.executable).parent / "pipeline")
 
@@ -36,14 +35,6 @@ def stack_env():
 
 def run(env, *args, timeout=180):
     return subprocess.run([PIPELINE, *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def exported(env_output: str) -> dict[str, str]:
-    values = {}
-    for line in env_output.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
 
 
 def test_up_env_status_down(stack_env):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline_defs.contracts.realtime import plain, summarise
+from pipeline_defs.contracts.realtime import day_items, plain, summarise
 from pipeline_defs.contracts.stream_records import MARKET_KIND
 
 MAX_SYMBOLS = 50  # latest-tick look-ups per answer; the busiest symbols first
@@ -20,17 +20,6 @@ def parse_day(value: str | None, today: dt.date | None = None) -> str:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
         raise ValueError(f"date={value!r} is not a date; use YYYY-MM-DD") from None
-
-
-def day_items(ddb, table: str, day: str) -> list[dict]:
-    items, kwargs = [], {}
-    while True:
-        page = ddb.query(TableName=table, KeyConditionExpression="pk = :pk",
-                         ExpressionAttributeValues={":pk": {"S": f"metrics#{day}"}}, **kwargs)
-        items += [plain(i) for i in page.get("Items", [])]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def latest_tick(ddb, table: str, symbol: str, day: str) -> dict | None:

@@ -1,0 +1,15 @@
+"""Run requests from an upload plan — the one place both upload sensors turn a plan into runs."""
+
+from dagster import RunRequest
+
+from pipeline_defs.jobs import load_job_name
+from pipeline_defs.uploads import Plan, run_key
+
+
+def plan_run_requests(plan: Plan, trigger: str) -> list[RunRequest]:
+    """One run of ``load_<dataset>`` per dataset-partition; the run key is derived from the object set."""
+    return [
+        RunRequest(run_key=run_key(dataset, partition, objs), job_name=load_job_name(dataset), partition_key=partition,
+                   tags={"pipeline/trigger": trigger, "pipeline/objects": str(len(objs))})
+        for (dataset, partition), objs in plan.requests.items()
+    ]
