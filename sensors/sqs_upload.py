@@ -13,6 +13,7 @@ redrive policy moves it to the DLQ after 3 receives. Unroutable objects are quar
 
 
 import json
+import time
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from dagster_aws.s3 import S3Resource
@@ -26,6 +27,7 @@ from sensors.run_requests import plan_run_requests
 from sensors.unroutable import quarantine_unroutable
 
 MAX_MESSAGES_PER_TICK = 500
+TICK_RECEIVE_BUDGET_SECONDS = 10.0  # stop receiving after this long; the rest waits for the next tick
 RECEIPT_VISIBILITY_SECONDS = 300  # long enough for the next tick to delete with the same receipt
 
 
@@ -42,9 +44,11 @@ def delete_messages(sqs, queue_url: str, receipts: list[str]) -> int:
     return deleted
 
 
-def receive_batch(sqs, queue_url: str, limit: int) -> list[dict]:
+def receive_batch(sqs, queue_url: str, limit: int, budget_seconds: float = TICK_RECEIVE_BUDGET_SECONDS) -> list[dict]:
+    """Up to ``limit`` messages, or what arrives within ``budget_seconds`` — bounded work per tick."""
     messages: list[dict] = []
-    while len(messages) < limit:
+    deadline = time.monotonic() + budget_seconds
+    while len(messages) < limit and time.monotonic() < deadline:
         got = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=min(10, limit - len(messages)), WaitTimeSeconds=0,
             VisibilityTimeout=RECEIPT_VISIBILITY_SECONDS, AttributeNames=["ApproximateReceiveCount"],
