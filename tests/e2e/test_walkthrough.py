@@ -55,8 +55,8 @@ def launch_backfill(stack, asset_paths: list[list[str]], partitions: list[str]) 
 
 def backfill_done(stack, backfill_id: str) -> str | None:
     status = graphql(stack, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
-    assert status not in ("FAILED", "CANCELED"), status
-    return status if status == "COMPLETED" else None
+    assert status not in ("FAILED", "FAILING", "CANCELED", "COMPLETED_FAILED"), f"backfill {backfill_id}: {status}"
+    return status if status == "COMPLETED_SUCCESS" else None
 
 
 def chromium(url: str, screenshot: Path | None = None) -> str:
