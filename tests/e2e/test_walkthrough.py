@@ -3,6 +3,7 @@ partition, then look at PostgreSQL, the Parquet lake with DuckDB, and the UI in 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -114,3 +115,44 @@ def test_backfill_rerun_lake_and_ui(stack):
     partitions = chromium(f"{stack['PIPELINE_DAGSTER_URL']}/assets/validated/customers?view=partitions",
                           ARTIFACTS / "partitions.png")
     assert "Partitions" in partitions or "partitions" in partitions
+
+
+def test_report_hot_path_and_analytics_through_the_apis(stack):
+    """One full day through every layer (a backfill of the whole graph), then the report in S3, events
+    POSTed to the gateway visible in /metrics/realtime, and an analytics operation."""
+    from pipeline_defs.definitions import defs
+
+    day = "2026-11-12"
+    seeded = subprocess.run(["pipeline", "seed", "--days", "1", "--end", day], env=stack,
+                            capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    keys = [key.path for key in defs.resolve_asset_graph().get_all_asset_keys()
+            if key.path[0] in ("raw", "validated", "warehouse", "aggregates", "reports")]
+    backfill_id = launch_backfill(stack, keys, [day])
+    wait_for(lambda: backfill_done(stack, backfill_id), timeout=600, interval=5, what="the full-graph backfill")
+
+    s3 = boto3.client("s3", endpoint_url=stack["AWS_ENDPOINT_URL"], region_name=stack["AWS_REGION"],
+                      aws_access_key_id=stack["AWS_ACCESS_KEY_ID"], aws_secret_access_key=stack["AWS_SECRET_ACCESS_KEY"])
+    report = json.loads(s3.get_object(Bucket=stack["PIPELINE_REPORTS_BUCKET"],
+                                      Key=f"reports/{day}/daily_report.json")["Body"].read())
+    html = s3.get_object(Bucket=stack["PIPELINE_REPORTS_BUCKET"], Key=f"reports/{day}/daily_report.html")["Body"].read()
+    assert b"<svg" in html and day.encode() in html
+    orders_loaded = sql(stack, "SELECT count(*) FROM warehouse.orders WHERE order_ts::date = %s", day)[0][0]
+    assert orders_loaded > 0 and json.dumps(report).count(day) >= 1
+
+    api = stack["PIPELINE_API_URL"]
+    events = [{"eventType": "page_view", "userId": f"user_{n}", "timestamp": f"{day}T10:00:0{n}Z",
+               "pageUrl": "/home", "loadTime": 900 + n} for n in range(5)]
+    posted = requests.post(f"{api}/events", json=events + [{"eventType": "teleport", "userId": "u"}], timeout=30)
+    assert posted.status_code in (200, 207), posted.text
+    assert posted.json()["accepted"] == 5 and posted.json()["rejected"] == 1
+
+    def visible():
+        metrics = requests.get(f"{api}/metrics/realtime", params={"date": day}, timeout=30).json()
+        return metrics if metrics.get("event_counts", {}).get("page_view", 0) >= 5 else None
+
+    wait_for(visible, timeout=120, interval=2, what="the POSTed events in /metrics/realtime")
+    demo = requests.get(f"{api}/analytics", params={"operation": "simple_demo"}, timeout=60)
+    assert demo.status_code == 200, demo.text
+    unknown = requests.get(f"{api}/analytics", params={"operation": "custom_complex_query"}, timeout=60)
+    assert unknown.status_code == 400 and unknown.json()["error"]
