@@ -4,7 +4,7 @@ Loaded by `dagster dev -w workspace.yaml`, `dg dev` ([tool.dg] in pyproject.toml
 ECS code server on AWS.
 """
 
-from dagster import Definitions, load_from_defs_folder
+from dagster import Definitions, in_process_executor, load_from_defs_folder
 
 from assets.aggregates import aggregate_assets
 from assets.raw import raw_assets
@@ -31,6 +31,9 @@ def _hand_written() -> Definitions:
         sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor, stream_observation_sensor],
         schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule],
         resources=build_resources(get_settings()),
+        # steps run inside their run's process: concurrency comes from concurrent runs (one per
+        # dataset-partition), and a 2-core laptop or a Fargate task does not pay a process per step
+        executor=in_process_executor,
     )
 
 

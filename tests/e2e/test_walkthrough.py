@@ -57,7 +57,7 @@ def launch_backfill(stack, asset_paths: list[list[str]], partitions: list[str]) 
 def backfill_done(stack, backfill_id: str) -> str | None:
     status = graphql(stack, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
     assert status not in ("FAILED", "FAILING", "CANCELED", "COMPLETED_FAILED"), f"backfill {backfill_id}: {status}"
-    return status if status == "COMPLETED_SUCCESS" else None
+    return status if status in ("COMPLETED_SUCCESS", "COMPLETED") else None
 
 
 def chromium(url: str, screenshot: Path | None = None) -> str:
@@ -83,14 +83,14 @@ def test_backfill_rerun_lake_and_ui(stack):
     assert seeded.returncode == 0, seeded.stderr
 
     backfill_id = launch_backfill(stack, CUSTOMERS_CHAIN, DAYS)
-    wait_for(lambda: backfill_done(stack, backfill_id), timeout=420, interval=5, what="the 3-day backfill")
+    wait_for(lambda: backfill_done(stack, backfill_id), timeout=900, interval=5, what="the 3-day backfill")
     per_day = dict(sql(stack, "SELECT partition_date::text, sum(rows_loaded) FROM ops.load_audit"
                               " WHERE dataset = 'customers' GROUP BY 1"))
     assert sorted(per_day) == DAYS and all(per_day[d] > 0 for d in DAYS)
     before = sql(stack, "SELECT md5(string_agg(c::text, '|' ORDER BY customer_id)) FROM warehouse.customers c")
 
     rerun_id = launch_backfill(stack, CUSTOMERS_CHAIN, [DAYS[1]])  # a single-partition re-run
-    wait_for(lambda: backfill_done(stack, rerun_id), timeout=300, interval=5, what="the re-run")
+    wait_for(lambda: backfill_done(stack, rerun_id), timeout=600, interval=5, what="the re-run")
     assert sql(stack, "SELECT md5(string_agg(c::text, '|' ORDER BY customer_id)) FROM warehouse.customers c") == before
 
     # the Parquet lake, read by DuckDB from downloaded files
@@ -129,7 +129,7 @@ def test_report_hot_path_and_analytics_through_the_apis(stack):
     keys = [key.path for key in defs.resolve_asset_graph().get_all_asset_keys()
             if key.path[0] in ("raw", "validated", "warehouse", "aggregates", "reports")]
     backfill_id = launch_backfill(stack, keys, [day])
-    wait_for(lambda: backfill_done(stack, backfill_id), timeout=600, interval=5, what="the full-graph backfill")
+    wait_for(lambda: backfill_done(stack, backfill_id), timeout=900, interval=5, what="the full-graph backfill")
 
     s3 = boto3.client("s3", endpoint_url=stack["AWS_ENDPOINT_URL"], region_name=stack["AWS_REGION"],
                       aws_access_key_id=stack["AWS_ACCESS_KEY_ID"], aws_secret_access_key=stack["AWS_SECRET_ACCESS_KEY"])
