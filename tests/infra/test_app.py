@@ -137,23 +137,15 @@ def test_lambda_assets_import_their_handlers_in_a_clean_interpreter(synth, lambd
 @pytest.mark.parametrize("function", ["ingest", "stream_processor", "analytics"])
 def test_real_function_bundles_import_in_a_clean_interpreter(function, tmp_path, lambda_runtime_path):
     """The real infra/functions/<name>, bundled exactly as a synth does (deps from infra/.build's cache,
-    filled from PyPI on first use; skipped when neither the code nor the network is there)."""
-    from infra.bundling import BundlingError, FunctionSource, LocalPythonBundler
+    filled from PyPI on first use)."""
+    from infra.bundling import FunctionSource, LocalPythonBundler
     from infra.config import REPO_ROOT, InfraConfig
     from infra.lambdas import dependency_cache
 
-    try:
-        source = FunctionSource.locate(REPO_ROOT, function)
-    except BundlingError as exc:
-        pytest.skip(f"not written yet: {exc}")
+    source = FunctionSource.locate(REPO_ROOT, function)
     out = tmp_path / "asset"
     out.mkdir()
-    try:
-        LocalPythonBundler(source, dependency_cache(InfraConfig())).try_bundle(str(out), image=None)
-    except BundlingError as exc:
-        if "pip could not install" in str(exc):
-            pytest.skip(f"dependencies not cached and PyPI unreachable: {exc}")
-        raise
+    LocalPythonBundler(source, dependency_cache(InfraConfig())).try_bundle(str(out), image=None)
     probe = "import sys; sys.path[:0] = sys.argv[1:3]; import handler; assert callable(handler.handler)"
     result = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(out), str(lambda_runtime_path)],
                             capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")}, timeout=120)
