@@ -150,7 +150,7 @@ def test_statement_timeout_is_503_query_timeout(empty_api, monkeypatch):
     execute(empty_api.database_url, """INSERT INTO warehouse.web_events (event_id, event_type, user_id, occurred_at,
                                                                          _source_key, _partition)
         SELECT 'e' || n, 'click', 'u', '2026-01-01'::timestamptz + n * interval '1 second', 't', '2026-01-01'
-        FROM generate_series(1, 300000) n""")
+        FROM generate_series(1, 2000000) n""")
     empty_api.handler.reset_runtime()
     status, _, body = empty_api.get("time_series_patterns", start_date="2025-02-01", end_date="2026-01-31")
     assert (status, body["error"]) == (503, "query_timeout")
