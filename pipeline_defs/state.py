@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Iterable, Iterator
 
+from pipeline_defs.dynamo import batch_write
+
 PENDING, LOADED, QUARANTINED, FAILED = "pending", "loaded", "quarantined", "failed"
 
 
@@ -61,29 +63,7 @@ def _now() -> str:
 
 def put_states(ddb, table: str, states: Iterable[FileState]) -> int:
     """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""
-    written = 0
-    batch: list[dict] = []
-    for state in states:
-        batch.append({"PutRequest": {"Item": state.item()}})
-        if len(batch) == 25:
-            written += _write(ddb, table, batch)
-            batch = []
-    if batch:
-        written += _write(ddb, table, batch)
-    return written
-
-
-def _write(ddb, table: str, requests: list[dict], attempts: int = 8) -> int:
-    import time
-
-    pending = {table: requests}
-    for attempt in range(attempts):
-        unprocessed = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems", {})
-        if not unprocessed:
-            return len(requests)
-        pending = unprocessed
-        time.sleep(min(0.05 * 2 ** attempt, 2.0))
-    raise RuntimeError(f"DynamoDB left {len(pending.get(table, []))} items unprocessed in {table}")
+    return batch_write(ddb, table, [{"PutRequest": {"Item": state.item()}} for state in states])
 
 
 def get_states(ddb, table: str, keys: Iterable[str]) -> dict[str, FileState]:

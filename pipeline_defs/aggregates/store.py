@@ -9,7 +9,6 @@ that collection that were not produced this time, so a re-run leaves the same it
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,13 +17,10 @@ from typing import Iterable
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-BATCH = 25
+from pipeline_defs.dynamo import UnprocessedItemsError, batch_write  # noqa: F401 (re-exported)
+
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-
-
-class UnprocessedItemsError(RuntimeError):
-    """DynamoDB kept returning unprocessed items after every retry (throttling that did not clear)."""
 
 
 @dataclass(frozen=True)
@@ -62,21 +58,6 @@ def to_item(item: dict) -> dict:
 
 def from_item(item: dict) -> dict:
     return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
-
-
-def batch_write(ddb, table: str, requests: list[dict], attempts: int = 8, pause: float = 0.05) -> int:
-    """BatchWriteItem in chunks of 25; retries what DynamoDB returns as unprocessed, with backoff."""
-    for start in range(0, len(requests), BATCH):
-        pending = {table: requests[start:start + BATCH]}
-        for attempt in range(attempts):
-            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-            if not pending:
-                break
-            time.sleep(min(pause * 2 ** attempt, 2.0))
-        else:
-            raise UnprocessedItemsError(
-                f"DynamoDB left {len(pending.get(table, []))} writes unprocessed in {table} after {attempts} attempts")
-    return len(requests)
 
 
 def existing_keys(ddb, table: str, pk: str) -> set[str]:
