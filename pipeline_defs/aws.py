@@ -26,8 +26,12 @@ def client(service: str, settings: Settings | None = None):
     )
 
 
-def topic_arn(settings: Settings, topic_name: str) -> str:
+def sns_topic_arn(sns, topic_name: str, account_id: str) -> str:
     """An SNS topic's ARN, built rather than listed: the pipeline's role may publish but not list topics."""
+    return f"arn:{sns.meta.partition}:sns:{sns.meta.region_name}:{account_id}:{topic_name}"
+
+
+def topic_arn(settings: Settings, topic_name: str) -> str:
+    """The same, with the account looked up from the caller's identity."""
     account = client("sts", settings).get_caller_identity()["Account"]
-    sns = client("sns", settings)
-    return f"arn:{sns.meta.partition}:sns:{sns.meta.region_name}:{account}:{topic_name}"
+    return sns_topic_arn(client("sns", settings), topic_name, account)

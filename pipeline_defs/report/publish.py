@@ -12,6 +12,7 @@ from datetime import date
 from botocore.exceptions import ClientError
 
 from pipeline_defs.aggregates.store import to_item
+from pipeline_defs.aws import sns_topic_arn as topic_arn  # noqa: F401 (the report's callers use this name)
 from pipeline_defs.report.render import kpi_value, signed_pct
 
 HISTORY_PK = "report"
@@ -98,11 +99,6 @@ def summary(figures: dict, html_uri: str, json_uri: str, revision: int = 1) -> t
     lines.append(f"Data: {quality}{files['processed']} files processed, {files['failed']} rejected")
     lines += ["", f"Report: {html_uri}", f"JSON:   {json_uri}", f"Open:   pipeline report open {day}"]
     return subject[:99], "\n".join(lines)
-
-
-def topic_arn(sns, topic_name: str, account_id: str) -> str:
-    """The topic's ARN, built rather than listed: the pipeline's role may publish but not list topics."""
-    return f"arn:{sns.meta.partition}:sns:{sns.meta.region_name}:{account_id}:{topic_name}"
 
 
 def notify(sns, topic_arn_: str, subject: str, body: str) -> str:
