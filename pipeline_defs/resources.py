@@ -6,10 +6,8 @@ Only endpoints and region differ between environments; credentials come from the
 
 from __future__ import annotations
 
-from dagster_aws.s3 import S3Resource
-
 from pipeline_defs.settings import Settings
-from resources.aws import DynamoDBResource, EventBridgeResource, KinesisResource, SNSResource, SQSResource
+from resources.aws import DynamoDBResource, EventBridgeResource, KinesisResource, S3Resource, SNSResource, SQSResource
 from resources.postgres import PostgresResource
 
 

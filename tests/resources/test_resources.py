@@ -34,3 +34,14 @@ def test_postgres_resource_migrates_and_pools(pg_server_url, aws_env, monkeypatc
     postgres.get_engine().dispose()
     with psycopg.connect(pg_server_url, autocommit=True) as admin:
         admin.execute('DROP DATABASE IF EXISTS "resource_test" WITH (FORCE)')
+
+
+def test_a_run_shares_one_client_per_service_and_endpoint(provisioned):
+    """Building a boto3 session per call re-reads botocore's JSON models: seconds per 1M-row run."""
+    first, second = build_resources(load_settings()), build_resources(load_settings())
+    assert first["s3"].get_client() is second["s3"].get_client()
+    assert first["dynamodb"].get_client() is first["dynamodb"].get_client()
+    assert first["s3"].get_client() is not first["dynamodb"].get_client()
+    elsewhere = type(first["s3"])(region_name="eu-west-1", endpoint_url=load_settings().aws_endpoint_url)
+    assert elsewhere.get_client() is not first["s3"].get_client()
+    assert elsewhere.get_client().meta.region_name == "eu-west-1"
