@@ -20,8 +20,10 @@ REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
 def duplicate_keys(cur, table: str, key: tuple[str, ...], partition: date) -> int:
     """Rows of the partition whose key appears more than once (the primary key should make this 0)."""
     cols = sql.SQL(", ").join(sql.Identifier(k) for k in key)
+    # GROUP BY hashes; count(DISTINCT …) would sort the whole partition
     cur.execute(sql.SQL(
-        "SELECT count(*) - count(DISTINCT ({cols})) FROM {table} WHERE _partition = %s"
+        "SELECT coalesce(sum(n - 1), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE _partition = %s"
+        " GROUP BY {cols} HAVING count(*) > 1) dupes"
     ).format(cols=cols, table=sql.Identifier("warehouse", table)), (partition,))
     return cur.fetchone()[0]
 

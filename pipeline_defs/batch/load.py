@@ -10,8 +10,11 @@ Child rows (order_items) are replaced for exactly the parents that won the merge
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import date
+from typing import Generator, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -44,18 +47,58 @@ def _col_list(names: list[str], prefix: str | None = None) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 
+def _csv_chunks(batches, names: list[str]) -> Iterator[tuple[int, memoryview]]:
+    for batch in batches:
+        if batch.num_rows:
+            buffer = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([batch]).select(names), buffer, _CSV)
+            yield batch.num_rows, buffer.getbuffer()
+
+
+def _prefetched(chunks: Generator, depth: int = 3) -> Iterator:
+    """Run ``chunks`` in a thread, ``depth`` items ahead: reading Parquet and writing CSV release
+    the GIL, so they overlap with PostgreSQL parsing the previous chunk instead of waiting on it."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+        finally:
+            chunks.close()  # in this thread: the reader's temporary files go with it
+
+    worker = threading.Thread(target=produce, name="copy-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def copy_batches(cur, target: sql.Composable, names: list[str], batches) -> int:
     """Stream Arrow batches into ``target`` with COPY … FORMAT csv; returns the row count."""
     rows = 0
     query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, _col_list(names))
     with cur.copy(query) as copy:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            buffer = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([batch]).select(names), buffer, _CSV)
-            copy.write(buffer.getbuffer())
-            rows += batch.num_rows
+        for count, data in _prefetched(_csv_chunks(batches, names)):
+            copy.write(data)
+            rows += count
     return rows
 
 
