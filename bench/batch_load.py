@@ -1,6 +1,6 @@
 """Batch load benchmark: one day of mixed raw files from S3 into PostgreSQL + the Parquet lake.
 
-Three measurements in the same run, each in its own process (so peak RSS is its own):
+Four measurements in the same run, each in its own process (so peak RSS is its own):
 
 * ours      — the real assets (raw → validated → warehouse): download, parse, validate,
               quarantine, Parquet, COPY + merge. Measured as the sensors load a day — one run per
@@ -9,6 +9,7 @@ Three measurements in the same run, each in its own process (so peak RSS is its 
 * copy      — the reference: the same valid rows, already as CSV on disk, `COPY`ed into staging and
               merged with one `INSERT … ON CONFLICT` per table (no parsing, no validation, no lake).
 * to_sql    — `pandas.DataFrame.to_sql` of the same rows (on a sample, extrapolated by rate).
+* dlt       — a `dlt` pipeline upserting the same CSVs (merge on the same keys; see bench.batch_dlt).
 
 Ratios are throughput ratios over the day's input rows. Run: `python -m bench.batch_load --rows 1000000`.
 """
@@ -218,6 +219,7 @@ def run(rows: int, sample: int, workers: int) -> dict:
         copy = _child("--phase", "copy", "--db", fresh_database(cluster, "reference"), "--csv", csv_dir)
         to_sql = _child("--phase", "to_sql", "--db", fresh_database(cluster, "tosql"), "--csv", csv_dir,
                         "--sample", str(sample))
+        dlt = _child("--phase", "dlt", "--db", fresh_database(cluster, "dlt"), "--csv", csv_dir)
     loaded_rows = sum(loaded.values())
     to_sql_seconds_full = to_sql["seconds"] * loaded_rows / to_sql["rows"]
     return {
@@ -232,6 +234,9 @@ def run(rows: int, sample: int, workers: int) -> dict:
         "ratio_vs_copy_upsert": round(copy["seconds"] / ours["seconds"], 3),
         "ratio_vs_to_sql": round(to_sql_seconds_full / ours["seconds"], 2),
         "ratio_vs_copy_upsert_single_run": round(copy["seconds"] / single["seconds"], 3),
+        "dlt_seconds": round(dlt["seconds"], 2), "dlt_peak_rss_mb": round(dlt["peak_rss_mb"]),
+        "dlt_rows_loaded": dlt["rows"], "dlt_rows_match": dlt["rows"] == loaded, "dlt_config": dlt["config"],
+        "ratio_vs_dlt": round(dlt["seconds"] / ours["seconds"], 2),
     }
 
 
@@ -241,7 +246,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=20_000, help="rows per table for pandas.to_sql")
     parser.add_argument("--workers", type=int, default=2,
                         help="runs at a time for ours (one run per dataset, as the sensors launch them)")
-    parser.add_argument("--phase", choices=("ours", "copy", "to_sql"), help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("ours", "copy", "to_sql", "dlt"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--moto", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
@@ -252,6 +257,10 @@ def main() -> None:
         print(json.dumps(phase_copy(args.db, args.csv)))
     elif args.phase == "to_sql":
         print(json.dumps(phase_to_sql(args.db, args.csv, args.sample)))
+    elif args.phase == "dlt":
+        from bench.batch_dlt import phase_dlt
+
+        print(json.dumps(phase_dlt(args.db, args.csv, TABLES)))
     else:
         result = run(args.rows, args.sample, args.workers)
         print(json.dumps(result, indent=2))
