@@ -109,6 +109,7 @@ def test_backfill_rerun_lake_and_ui(stack):
 
     # the UI: the asset graph shows the lineage, a partitioned asset shows its partitions
     ARTIFACTS.mkdir(exist_ok=True)
+    graphql(stack, "mutation { setNuxSeen }")  # Dagster's first-visit dialog would cover the screenshots
     graph = chromium(f"{stack['PIPELINE_DAGSTER_URL']}/asset-groups", ARTIFACTS / "asset-graph.png")
     for group in ("raw", "validated", "warehouse", "aggregates", "reports"):  # the layers, raw to reports
         assert re.search(rf">\s*{group}\s*<", graph), f"group {group} is not on the lineage page"
