@@ -116,7 +116,7 @@ def phase_ours(db: str, moto_url: str, workers: int) -> dict:
         proc.join()
         if proc.exitcode:
             raise SystemExit(f"a run worker failed with exit code {proc.exitcode}")
-    return {"seconds": seconds, "peak_rss_mb": max(rss), "runs": runs}
+    return {"seconds": seconds, "peak_rss_mb": max(rss), "peak_rss_mb_sum": sum(rss), "runs": runs}
 
 
 def _expect(message: tuple, name: str) -> None:
@@ -226,6 +226,7 @@ def run(rows: int, sample: int, workers: int) -> dict:
         "input_rows": input_rows, "files": files, "raw_mb": round(raw_bytes / 1e6, 1), "loaded_rows": loaded,
         "ours_seconds": round(ours["seconds"], 2), "ours_rows_per_s": round(input_rows / ours["seconds"]),
         "ours_peak_rss_mb": round(ours["peak_rss_mb"]), "ours_runs_in_parallel": workers,
+        "ours_peak_rss_mb_all_workers": round(ours.get("peak_rss_mb_sum", ours["peak_rss_mb"])),
         "ours_seconds_per_run": ours["runs"],
         "ours_single_run_seconds": round(single["seconds"], 2),
         "ours_single_run_peak_rss_mb": round(single["peak_rss_mb"]),

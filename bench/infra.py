@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -15,7 +13,7 @@ from typing import Iterator
 
 import psycopg
 
-from pipeline_defs.local.postgres import LocalPostgres
+from pipeline_defs.local.postgres import LocalPostgres, throwaway_cluster
 
 
 def free_port() -> int:
@@ -26,16 +24,8 @@ def free_port() -> int:
 
 @contextmanager
 def postgres() -> Iterator[LocalPostgres]:
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    root.chmod(0o755)
-    cluster = LocalPostgres(root=root / "pg", credentials_file=root / "pg.json", port=free_port())
-    cluster.init()
-    cluster.start()
-    try:
+    with throwaway_cluster("bench-pg-", free_port()) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def fresh_database(cluster: LocalPostgres, name: str) -> str:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import socket
-import tempfile
 import uuid
-from pathlib import Path
 
 import boto3
 import psycopg
@@ -24,7 +21,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from pipeline_defs import settings as settings_module
-from pipeline_defs.local.postgres import LocalPostgres
+from pipeline_defs.local.postgres import throwaway_cluster
 from pipeline_defs.settings import Settings, load_settings
 
 TEMPLATE_DB = "pipeline_test_template"
@@ -53,16 +50,8 @@ def pg_server_url():
     if external:
         yield external.rsplit("/", 1)[0] + "/postgres"
         return
-    root = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
-    root.chmod(0o755)  # the server may run as the unprivileged postgres user
-    cluster = LocalPostgres(root=root / "pg", credentials_file=root / "pg.json", port=free_port())
-    cluster.init()
-    cluster.start()
-    try:
+    with throwaway_cluster("pipeline-pg-", free_port()) as cluster:
         yield cluster.url("postgres")
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _replace_db(url: str, dbname: str) -> str:

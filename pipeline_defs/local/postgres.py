@@ -14,9 +14,13 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from pipeline_defs.local.processes import pid_alive
 from pipeline_defs.settings import Settings
 
 SUPERUSER = "pipeline"
@@ -193,3 +197,44 @@ def local_database_url(settings: Settings, dbname: str = "pipeline") -> str | No
     if not cluster.credentials_file.exists():
         return None
     return cluster.url(dbname)
+
+
+OWNER_FILE = "owner.pid"
+
+
+def reap_orphaned_clusters(prefix: str) -> int:
+    """Stop and delete throwaway clusters whose owning process died without cleaning up (a killed
+    pytest or benchmark); returns how many. Clusters of live owners are left alone."""
+    reaped = 0
+    for root in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if pid_alive(owner):
+            continue
+        try:
+            LocalPostgres(root=root / "pg", credentials_file=root / "pg.json", port=0).stop()
+        except PostgresError:
+            pass  # half-made or already gone: deleting the folder is enough
+        shutil.rmtree(root, ignore_errors=True)
+        reaped += 1
+    return reaped
+
+
+@contextmanager
+def throwaway_cluster(prefix: str, port: int) -> Iterator[LocalPostgres]:
+    """A private cluster in a temporary folder for tests and benchmarks, deleted afterwards; orphans
+    of earlier killed runs with the same prefix are reaped first."""
+    reap_orphaned_clusters(prefix)
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # the server may run as the unprivileged postgres user
+    (root / OWNER_FILE).write_text(str(os.getpid()))
+    cluster = LocalPostgres(root=root / "pg", credentials_file=root / "pg.json", port=port)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -116,3 +116,21 @@ def test_missing_postgres_binaries_is_one_line_error(stack_env, monkeypatch):
     monkeypatch.setattr("pipeline_defs.local.postgres.find_bin_dir", lambda: None)
     with pytest.raises(PostgresError, match="no PostgreSQL binaries found"):
         cluster.init()
+
+
+def test_a_killed_runs_throwaway_cluster_is_reaped(tmp_path, monkeypatch):
+    """A pytest or benchmark killed mid-run leaves its cluster; the next one stops and deletes it."""
+    import subprocess
+    import sys
+
+    from pipeline_defs.local.postgres import OWNER_FILE, reap_orphaned_clusters
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan, live, foreign = tmp_path / "reap-test-a", tmp_path / "reap-test-b", tmp_path / "reap-test-c"
+    for root in (orphan, live, foreign):
+        root.mkdir()
+    (orphan / OWNER_FILE).write_text(dead.stdout.strip())
+    (live / OWNER_FILE).write_text(str(os.getpid()))
+    assert reap_orphaned_clusters("reap-test-") == 1
+    assert not orphan.exists() and live.exists() and foreign.exists()
