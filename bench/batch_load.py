@@ -97,7 +97,7 @@ def phase_ours(db: str, moto_url: str, workers: int) -> dict:
     for proc in procs:
         proc.start()
     for _ in procs:
-        _expect(done.get(timeout=300), "ready")
+        _expect(_next(done, procs), "ready")
     started = time.perf_counter()
     for dataset in ("web_events", "market_ticks", "orders", "customers", "products"):  # largest first
         jobs.put(dataset)
@@ -105,7 +105,7 @@ def phase_ours(db: str, moto_url: str, workers: int) -> dict:
         jobs.put(None)
     runs, rss = {}, []
     while len(rss) < workers:
-        name, value = done.get(timeout=3600)
+        name, value = _next(done, procs)
         if name == "peak_rss_mb":
             rss.append(value)
         else:
@@ -117,6 +117,19 @@ def phase_ours(db: str, moto_url: str, workers: int) -> dict:
         if proc.exitcode:
             raise SystemExit(f"a run worker failed with exit code {proc.exitcode}")
     return {"seconds": seconds, "peak_rss_mb": max(rss), "peak_rss_mb_sum": sum(rss), "runs": runs}
+
+
+def _next(done, procs) -> tuple:
+    """The next worker message; a worker that died instead fails the benchmark at once."""
+    import queue
+
+    while True:
+        try:
+            return done.get(timeout=2)
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise SystemExit(f"a run worker failed with exit code {dead[0]}") from None
 
 
 def _expect(message: tuple, name: str) -> None:
