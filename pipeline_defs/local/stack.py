@@ -31,6 +31,11 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 3
+    tag_concurrency_limits:  # one load per dataset-partition at a time (sensors/run_requests.py)
+      - key: pipeline/load
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 telemetry:
   enabled: false
 """

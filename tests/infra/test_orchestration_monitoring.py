@@ -79,6 +79,7 @@ def test_every_variable_the_dagster_files_read_is_set(synth):
 def test_dagster_yaml_is_valid_instance_config(monkeypatch):
     from dagster._config import process_config, resolve_to_config_type
     from dagster._core.instance.config import dagster_instance_config_schema
+    from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster_aws.ecs import EcsRunLauncher
     from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
     from dagster_postgres import DagsterPostgresStorage
@@ -89,11 +90,14 @@ def test_dagster_yaml_is_valid_instance_config(monkeypatch):
     checks = [(dagster_instance_config_schema(), config),
               (DagsterPostgresStorage.config_type(), config["storage"]["postgres"]),
               (EcsRunLauncher.config_type(), config["run_launcher"]["config"]),
-              (S3ComputeLogManager.config_type(), config["compute_logs"]["config"])]
+              (S3ComputeLogManager.config_type(), config["compute_logs"]["config"]),
+              (QueuedRunCoordinator.config_type(), config["run_coordinator"]["config"])]
     for schema, value in checks:
         result = process_config(resolve_to_config_type(schema), value)
         assert result.success, result.errors
     assert config["storage"]["postgres"]["auth_provider"] == {"aws_wif": {"region": {"env": "AWS_REGION"}}}
+    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert {"key": "pipeline/load", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
 
 
 def test_ui_is_internal_and_only_reachable_from_the_vpc(synth):

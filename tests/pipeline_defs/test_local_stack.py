@@ -134,3 +134,16 @@ def test_a_killed_runs_throwaway_cluster_is_reaped(tmp_path, monkeypatch):
     (live / OWNER_FILE).write_text(str(os.getpid()))
     assert reap_orphaned_clusters("reap-test-") == 1
     assert not orphan.exists() and live.exists() and foreign.exists()
+
+
+def test_local_instance_config_queues_one_load_per_partition():
+    import yaml
+    from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    from pipeline_defs.local.stack import DAGSTER_YAML
+
+    coordinator = yaml.safe_load(DAGSTER_YAML)["run_coordinator"]
+    result = process_config(resolve_to_config_type(QueuedRunCoordinator.config_type()), coordinator["config"])
+    assert result.success, result.errors
+    assert coordinator["config"]["tag_concurrency_limits"][0]["key"] == "pipeline/load"

@@ -50,6 +50,7 @@ def test_new_file_one_request_then_deleted_next_tick(provisioned, instance):
     upload(provisioned, "crm/customers/dt=2026-11-20/a.json")
     first = tick(sqs_upload_sensor, provisioned, instance)
     assert [(r.job_name, r.partition_key) for r in first.run_requests] == [("load_customers", "2026-11-20")]
+    assert first.run_requests[0].tags["pipeline/load"] == "customers:2026-11-20"  # one load at a time per partition
     assert queue_depth(provisioned, provisioned.names.uploads_queue) == 1  # not deleted until recorded
     second = tick(sqs_upload_sensor, provisioned, instance, cursor=first.cursor)
     assert second.run_requests == []
