@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.summary import table
+
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     # name: (module, full-size args, --quick args)
@@ -70,7 +72,10 @@ def main() -> int:
         if run.returncode != 0:
             print(f"   FAILED: {entry['error'][-500:]}")
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {HERE / 'results.json'}")
+    summary = table(results["benchmarks"])
+    machine_line = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
+    (HERE / "results.md").write_text(f"Measured on: {machine_line}\n\n{summary}\n")
+    print(f"\n{summary}\n\nwrote {HERE / 'results.json'} and {HERE / 'results.md'}")
     return 1 if failed else 0
 
 
