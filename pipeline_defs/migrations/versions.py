@@ -114,9 +114,53 @@ def _0004_analytics_reader(conn: psycopg.Connection) -> None:
             pass  # the API says in its answers that it fell back to exact normalised matching
 
 
+def _0005_sales_rollups(conn: psycopg.Connection) -> None:
+    """The analytics schema's sales rollups (see :mod:`pipeline_defs.rollups`), built from what the
+    warehouse holds now; the warehouse loads keep them up to date from here on."""
+    from pipeline_defs import rollups
+
+    statements = [
+        """CREATE TABLE analytics.sales_daily (
+            day date NOT NULL, currency text NOT NULL, status text NOT NULL, country text NOT NULL,
+            orders bigint NOT NULL, revenue numeric NOT NULL,
+            item_orders bigint NOT NULL, units bigint NOT NULL, item_revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, status, country))""",
+        """CREATE TABLE analytics.sales_daily_category (
+            day date NOT NULL, currency text NOT NULL, status text NOT NULL, country text NOT NULL,
+            category text NOT NULL, orders bigint NOT NULL, units bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, status, country, category))""",
+        """CREATE TABLE analytics.product_revenue_daily (
+            day date NOT NULL, currency text NOT NULL, sku text NOT NULL,
+            orders bigint NOT NULL, units bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, sku))""",
+        """CREATE TABLE analytics.revenue_monthly (
+            month date NOT NULL, currency text NOT NULL,
+            orders bigint NOT NULL, customers bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (month, currency))""",
+        """CREATE TABLE analytics.customer_revenue (
+            customer_id text NOT NULL, currency text NOT NULL, orders bigint NOT NULL, revenue numeric NOT NULL,
+            customer_orders bigint NOT NULL, PRIMARY KEY (customer_id, currency))""",
+        "CREATE INDEX customer_revenue_rank_idx ON analytics.customer_revenue (currency, revenue DESC)"
+        " INCLUDE (customer_id)",
+        """CREATE TABLE analytics.order_facts (
+            order_id text PRIMARY KEY, day date NOT NULL, customer_id text, country text)""",
+        "CREATE INDEX order_facts_day_idx ON analytics.order_facts (day)",
+        "CREATE INDEX order_facts_customer_idx ON analytics.order_facts (customer_id) INCLUDE (day, country)",
+        "CREATE TABLE analytics.product_facts (sku text PRIMARY KEY, category text)",
+        """CREATE TABLE analytics.rollup_state (
+            name text PRIMARY KEY, refreshed_at timestamptz NOT NULL, revenue_statuses text[] NOT NULL,
+            days_refreshed integer NOT NULL)""",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    rollups.rebuild(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
     ("0003_analytics_indexes", _0003_analytics_indexes),
     ("0004_analytics_reader", _0004_analytics_reader),
+    ("0005_sales_rollups", _0005_sales_rollups),
 ]
