@@ -30,7 +30,7 @@ def _check(p: dict) -> None:
 
 def _duplicates(ctx: Context, p: dict) -> tuple[str, list[dict]]:
     if ctx.has_trgm:
-        ctx.cur.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(p["name_similarity"]),))
+        ctx.cur.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(p["email_similarity"]),))
         return "pg_trgm", fetch(ctx, template("integrity_duplicates_trgm"), p)
     return "exact_normalised", fetch(ctx, template("integrity_duplicates_exact"), p)
 
