@@ -171,6 +171,21 @@ def _0006_integrity_indexes(conn: psycopg.Connection) -> None:
                      " USING gin ((split_part(lower(email), '@', 1)) gin_trgm_ops)")
 
 
+def _0007_customer_matching(conn: psycopg.Connection) -> None:
+    """Duplicate customer candidates matched ahead of time (see :mod:`pipeline_defs.customer_matching`);
+    empty until the first matching run (the API matches live until then)."""
+    conn.execute("""CREATE TABLE analytics.customer_pairs (
+        a text NOT NULL, b text NOT NULL, same_email boolean NOT NULL,
+        name_similarity real NOT NULL, email_similarity real NOT NULL, PRIMARY KEY (a, b))""")
+    conn.execute("CREATE INDEX customer_pairs_b_idx ON analytics.customer_pairs (b)")
+    conn.execute("""CREATE TABLE analytics.customer_match_state (
+        customer_id text PRIMARY KEY, first_name text, last_name text, email text, probed boolean NOT NULL)""")
+    conn.execute("""CREATE TABLE analytics.customer_match_floors (
+        name text PRIMARY KEY, name_floor real NOT NULL, email_floor real NOT NULL,
+        matched_at timestamptz NOT NULL)""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
@@ -178,4 +193,5 @@ MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0004_analytics_reader", _0004_analytics_reader),
     ("0005_sales_rollups", _0005_sales_rollups),
     ("0006_integrity_indexes", _0006_integrity_indexes),
+    ("0007_customer_matching", _0007_customer_matching),
 ]

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pipeline_defs.contracts import CONTRACTS
 
 from .crosscheck import cross_system
+from .duplicates import duplicates
 from .params import Param, check_range, days_ago, today
 from .registry import Context, fetch, operation
 from .templates import WAREHOUSE_TABLES, null_counts, partition_counts, template
@@ -26,13 +27,6 @@ MAX_EXAMPLES = 20
 
 def _check(p: dict) -> None:
     check_range(p, "start_date", "end_date", MAX_DAYS)
-
-
-def _duplicates(ctx: Context, p: dict) -> tuple[str, list[dict]]:
-    if ctx.has_trgm:
-        ctx.cur.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(p["email_similarity"]),))
-        return "pg_trgm", fetch(ctx, template("integrity_duplicates_trgm"), p)
-    return "exact_normalised", fetch(ctx, template("integrity_duplicates_exact"), p)
 
 
 @operation("data_integrity_analysis", "Quality score per warehouse table for the partitions in the range: null "
@@ -50,7 +44,7 @@ def _duplicates(ctx: Context, p: dict) -> tuple[str, list[dict]]:
            check=_check, needs_aws=True)
 def data_integrity_analysis(ctx: Context, p: dict) -> dict:
     (checks,) = fetch(ctx, template("integrity_checks"), p)
-    method, pairs = _duplicates(ctx, p)
+    method, source, pairs = duplicates(ctx, p)
     in_range = {r["customer_id"] for r in fetch(ctx, "SELECT customer_id FROM warehouse.customers"
                                                 " WHERE _partition BETWEEN %(start_date)s AND %(end_date)s", p)}
     duplicate_customers = {c for pair in pairs for c in (pair["customer_id"], pair["duplicate_of"]) if c in in_range}
@@ -94,7 +88,7 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
         "fuzzy_matching_note": None if method == "pg_trgm" else
         "pg_trgm is not installed: duplicates are exact matches of normalised names and emails",
         "tables": tables,
-        "duplicate_candidates": {"pairs": len(pairs), "examples": pairs[:MAX_EXAMPLES]},
+        "duplicate_candidates": {"pairs": len(pairs), "examples": pairs[:MAX_EXAMPLES], "source": source},
         "cross_system": crosscheck,
     }
 
