@@ -142,10 +142,12 @@ def main() -> int:
                                          "events": args.orders // 2, "end": END})
         generated = time.perf_counter() - started
         with psycopg.connect(url) as conn:  # the rows were written by SQL, not by loads: build the rollups
+            from pipeline_defs import partition_stats
             from pipeline_defs.rollups import rebuild
 
             rebuilt = time.perf_counter()
             rebuild(conn)
+            partition_stats.rebuild(conn)
             conn.commit()
             rebuilt = time.perf_counter() - rebuilt
             from datetime import date, timedelta

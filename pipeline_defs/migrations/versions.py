@@ -186,6 +186,18 @@ def _0007_customer_matching(conn: psycopg.Connection) -> None:
     conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
 
 
+def _0008_partition_stats(conn: psycopg.Connection) -> None:
+    """Rows and non-null values per table and partition (see :mod:`pipeline_defs.partition_stats`),
+    built from what the warehouse holds now; every load refreshes its partition from here on."""
+    from pipeline_defs import partition_stats
+
+    conn.execute("""CREATE TABLE analytics.partition_stats (
+        table_name text NOT NULL, partition date NOT NULL, rows bigint NOT NULL, non_null jsonb NOT NULL,
+        refreshed_at timestamptz NOT NULL, PRIMARY KEY (table_name, partition))""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    partition_stats.rebuild(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
@@ -194,4 +206,5 @@ MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0005_sales_rollups", _0005_sales_rollups),
     ("0006_integrity_indexes", _0006_integrity_indexes),
     ("0007_customer_matching", _0007_customer_matching),
+    ("0008_partition_stats", _0008_partition_stats),
 ]
