@@ -32,7 +32,9 @@ from pipeline_defs.batch.checks import duplicate_keys, orphans, references_of
 from pipeline_defs.batch.load import load_partition
 from pipeline_defs.contract_metadata import table_schema
 from pipeline_defs.contracts import CONTRACTS, Contract
+from pipeline_defs import partition_stats
 from pipeline_defs.partitions import daily_partitions
+from pipeline_defs.rollups import refresh_after_load
 from pipeline_defs.settings import get_settings
 from pipeline_defs.state import FileState, put_states
 from resources.aws import DynamoDBResource, EventBridgeResource
@@ -103,6 +105,8 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
                             passed=count == 0, severity=AssetCheckSeverity.WARN,
                             metadata={"orphans": count, "examples": ", ".join(examples) or "none"}))
                 files = partition_audit(cur, contract.name, partition)
+            refresh_after_load(conn, contract.name, partition)  # analytics.* rollups, before PartitionLoaded
+            partition_stats.refresh_after_load(conn, contract.name, partition)
             conn.commit()
         put_states(dynamodb.get_client(), names.state_table, [
             FileState(key=f["source_key"], etag=f["etag"] or "", dataset=contract.name, partition=partition.isoformat(),

@@ -140,12 +140,31 @@ def main() -> int:
             for statement in GENERATE.split(";\n\n"):
                 conn.execute(statement, {"orders": args.orders, "customers": max(100, args.orders // 10),
                                          "events": args.orders // 2, "end": END})
+        generated = time.perf_counter() - started
+        with psycopg.connect(url) as conn:  # the rows were written by SQL, not by loads: build the rollups
+            from pipeline_defs import partition_stats
+            from pipeline_defs.rollups import rebuild
+
+            rebuilt = time.perf_counter()
+            rebuild(conn)
+            partition_stats.rebuild(conn)
+            conn.commit()
+            rebuilt = time.perf_counter() - rebuilt
+            from datetime import date, timedelta
+
+            from pipeline_defs.customer_matching import match_customers
+
+            matched = time.perf_counter()  # as analytics/customer_duplicates after each load of the last 31 days
+            match_customers(conn, since=date.fromisoformat(END) - timedelta(days=30))
+            matched = time.perf_counter() - matched
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
             counts = conn.execute("SELECT (SELECT count(*) FROM warehouse.orders), (SELECT count(*) FROM"
                                   " warehouse.order_items), (SELECT count(*) FROM warehouse.customers),"
                                   " (SELECT count(*) FROM warehouse.web_events)").fetchone()
         print(f"data: {counts[0]:,} orders, {counts[1]:,} items, {counts[2]:,} customers, {counts[3]:,} web events "
-              f"generated in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+              f"generated in {generated:.0f} s; analytics rollups rebuilt in {rebuilt:.0f} s; "
+              f"customers of the last 31 days matched in {matched:.0f} s", file=sys.stderr, flush=True)
 
         env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}", "AWS_REGION": "us-east-1",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

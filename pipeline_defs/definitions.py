@@ -7,6 +7,7 @@ ECS code server on AWS.
 from dagster import Definitions, in_process_executor, load_from_defs_folder
 
 from assets.aggregates import aggregate_assets
+from assets.analytics import analytics_assets
 from assets.raw import raw_assets
 from assets.reports import report_assets
 from assets.stream import (close_stream_day_job, close_stream_day_schedule, realtime_matches_batch,
@@ -25,7 +26,7 @@ from sensors.sqs_upload import sqs_upload_sensor
 def _hand_written() -> Definitions:
     return Definitions(
         assets=[*raw_assets, *validated_assets, *warehouse_assets, *aggregate_assets, *report_assets,
-                *stream_assets],
+                *stream_assets, *analytics_assets],
         asset_checks=[realtime_matches_batch],
         jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job],
         sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor, stream_observation_sensor],

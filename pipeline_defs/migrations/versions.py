@@ -114,9 +114,97 @@ def _0004_analytics_reader(conn: psycopg.Connection) -> None:
             pass  # the API says in its answers that it fell back to exact normalised matching
 
 
+def _0005_sales_rollups(conn: psycopg.Connection) -> None:
+    """The analytics schema's sales rollups (see :mod:`pipeline_defs.rollups`), built from what the
+    warehouse holds now; the warehouse loads keep them up to date from here on."""
+    from pipeline_defs import rollups
+
+    statements = [
+        """CREATE TABLE analytics.sales_daily (
+            day date NOT NULL, currency text NOT NULL, status text NOT NULL, country text NOT NULL,
+            orders bigint NOT NULL, revenue numeric NOT NULL,
+            item_orders bigint NOT NULL, units bigint NOT NULL, item_revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, status, country))""",
+        """CREATE TABLE analytics.sales_daily_category (
+            day date NOT NULL, currency text NOT NULL, status text NOT NULL, country text NOT NULL,
+            category text NOT NULL, orders bigint NOT NULL, units bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, status, country, category))""",
+        """CREATE TABLE analytics.product_revenue_daily (
+            day date NOT NULL, currency text NOT NULL, sku text NOT NULL,
+            orders bigint NOT NULL, units bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (day, currency, sku))""",
+        """CREATE TABLE analytics.revenue_monthly (
+            month date NOT NULL, currency text NOT NULL,
+            orders bigint NOT NULL, customers bigint NOT NULL, revenue numeric NOT NULL,
+            PRIMARY KEY (month, currency))""",
+        """CREATE TABLE analytics.customer_revenue (
+            customer_id text NOT NULL, currency text NOT NULL, orders bigint NOT NULL, revenue numeric NOT NULL,
+            customer_orders bigint NOT NULL, PRIMARY KEY (customer_id, currency))""",
+        "CREATE INDEX customer_revenue_rank_idx ON analytics.customer_revenue (currency, revenue DESC)"
+        " INCLUDE (customer_id)",
+        """CREATE TABLE analytics.order_facts (
+            order_id text PRIMARY KEY, day date NOT NULL, customer_id text, country text)""",
+        "CREATE INDEX order_facts_day_idx ON analytics.order_facts (day)",
+        "CREATE INDEX order_facts_customer_idx ON analytics.order_facts (customer_id) INCLUDE (day, country)",
+        "CREATE TABLE analytics.product_facts (sku text PRIMARY KEY, category text)",
+        """CREATE TABLE analytics.rollup_state (
+            name text PRIMARY KEY, refreshed_at timestamptz NOT NULL, revenue_statuses text[] NOT NULL,
+            days_refreshed integer NOT NULL)""",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    rollups.rebuild(conn)
+
+
+def _0006_integrity_indexes(conn: psycopg.Connection) -> None:
+    """Indexes for data_integrity_analysis: covering ones so the rows of a range of partitions (orphans,
+    total mismatches, null rates of order_items) come from the index, not scattered heap pages; and a
+    trigram index on email local parts (when pg_trgm is installed) for the duplicate search."""
+    conn.execute("CREATE INDEX IF NOT EXISTS order_items_partition_cover_idx ON warehouse.order_items (_partition)"
+                 " INCLUDE (order_id, line_no, sku, quantity, unit_price)")
+    conn.execute("CREATE INDEX IF NOT EXISTS orders_partition_cover_idx ON warehouse.orders (_partition)"
+                 " INCLUDE (order_id, customer_id, total_amount)")
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone():
+        # duplicate candidates are probed by email local part: more distinctive than names
+        conn.execute("CREATE INDEX IF NOT EXISTS customers_local_trgm_idx ON warehouse.customers"
+                     " USING gin ((split_part(lower(email), '@', 1)) gin_trgm_ops)")
+
+
+def _0007_customer_matching(conn: psycopg.Connection) -> None:
+    """Duplicate customer candidates matched ahead of time (see :mod:`pipeline_defs.customer_matching`);
+    empty until the first matching run (the API matches live until then)."""
+    conn.execute("""CREATE TABLE analytics.customer_pairs (
+        a text NOT NULL, b text NOT NULL, same_email boolean NOT NULL,
+        name_similarity real NOT NULL, email_similarity real NOT NULL, PRIMARY KEY (a, b))""")
+    conn.execute("CREATE INDEX customer_pairs_b_idx ON analytics.customer_pairs (b)")
+    conn.execute("""CREATE TABLE analytics.customer_match_state (
+        customer_id text PRIMARY KEY, first_name text, last_name text, email text, probed boolean NOT NULL)""")
+    conn.execute("""CREATE TABLE analytics.customer_match_floors (
+        name text PRIMARY KEY, name_floor real NOT NULL, email_floor real NOT NULL,
+        matched_at timestamptz NOT NULL)""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+
+
+def _0008_partition_stats(conn: psycopg.Connection) -> None:
+    """Rows and non-null values per table and partition (see :mod:`pipeline_defs.partition_stats`),
+    built from what the warehouse holds now; every load refreshes its partition from here on."""
+    from pipeline_defs import partition_stats
+
+    conn.execute("""CREATE TABLE analytics.partition_stats (
+        table_name text NOT NULL, partition date NOT NULL, rows bigint NOT NULL, non_null jsonb NOT NULL,
+        refreshed_at timestamptz NOT NULL, PRIMARY KEY (table_name, partition))""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    partition_stats.rebuild(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
     ("0003_analytics_indexes", _0003_analytics_indexes),
     ("0004_analytics_reader", _0004_analytics_reader),
+    ("0005_sales_rollups", _0005_sales_rollups),
+    ("0006_integrity_indexes", _0006_integrity_indexes),
+    ("0007_customer_matching", _0007_customer_matching),
+    ("0008_partition_stats", _0008_partition_stats),
 ]

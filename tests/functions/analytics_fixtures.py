@@ -183,5 +183,12 @@ def execute(url: str, query: str, params=None) -> None:
         conn.execute(query, params or ())
 
 
+def rebuild_rollups(url: str) -> None:
+    from pipeline_defs.rollups import rebuild
+
+    with psycopg.connect(url) as conn:
+        rebuild(conn)
+
+
 def day_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]

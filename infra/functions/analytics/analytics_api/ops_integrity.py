@@ -16,9 +16,11 @@ from datetime import date, timedelta
 from pipeline_defs.contracts import CONTRACTS
 
 from .crosscheck import cross_system
+from .duplicates import duplicates
 from .params import Param, check_range, days_ago, today
 from .registry import Context, fetch, operation
-from .templates import WAREHOUSE_TABLES, null_counts, partition_counts, template
+from .null_rates import non_null_counts, stored_stats
+from .templates import WAREHOUSE_TABLES, partition_counts, template
 
 MAX_DAYS = 31
 MAX_EXAMPLES = 20
@@ -26,13 +28,6 @@ MAX_EXAMPLES = 20
 
 def _check(p: dict) -> None:
     check_range(p, "start_date", "end_date", MAX_DAYS)
-
-
-def _duplicates(ctx: Context, p: dict) -> tuple[str, list[dict]]:
-    if ctx.has_trgm:
-        ctx.cur.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(p["name_similarity"]),))
-        return "pg_trgm", fetch(ctx, template("integrity_duplicates_trgm"), p)
-    return "exact_normalised", fetch(ctx, template("integrity_duplicates_exact"), p)
 
 
 @operation("data_integrity_analysis", "Quality score per warehouse table for the partitions in the range: null "
@@ -50,7 +45,7 @@ def _duplicates(ctx: Context, p: dict) -> tuple[str, list[dict]]:
            check=_check, needs_aws=True)
 def data_integrity_analysis(ctx: Context, p: dict) -> dict:
     (checks,) = fetch(ctx, template("integrity_checks"), p)
-    method, pairs = _duplicates(ctx, p)
+    method, source, pairs = duplicates(ctx, p)
     in_range = {r["customer_id"] for r in fetch(ctx, "SELECT customer_id FROM warehouse.customers"
                                                 " WHERE _partition BETWEEN %(start_date)s AND %(end_date)s", p)}
     duplicate_customers = {c for pair in pairs for c in (pair["customer_id"], pair["duplicate_of"]) if c in in_range}
@@ -64,9 +59,14 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
     orphans = {"orders": {"customer_id": checks["orders_customer_id"]},
                "order_items": {"sku": checks["order_items_sku"], "order_id": checks["order_items_order_id"]},
                "customers": {"referred_by": checks["customers_referred_by"]}}
+    per_partition = fetch(ctx, partition_counts(), p)
+    stored = stored_stats(ctx, p)
+    counted_live = 0
     tables = []
     for table, (dataset, _) in WAREHOUSE_TABLES.items():
-        (counts,) = fetch(ctx, null_counts(table), p)
+        live_rows = {_day(r["day"]): r["rows"] for r in per_partition if r["table"] == table}
+        counts, live_days = non_null_counts(ctx, table, live_rows, stored)
+        counted_live += live_days
         rows = counts.pop("rows")
         rejected = quarantined.get(dataset, 0) if CONTRACTS[dataset].table == table else 0
         bad = flagged.get(table, 0)
@@ -85,7 +85,7 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
     main_tables = {name: c.table for name, c in CONTRACTS.items()}
     table_dataset = {t: ds for ds, t in main_tables.items()}
     warehouse = {(table_dataset[r["table"]], _day(r["day"])): r["rows"]
-                 for r in fetch(ctx, partition_counts(), p) if r["table"] in table_dataset}
+                 for r in per_partition if r["table"] in table_dataset}
     audit = {(r["dataset"], _day(r["day"])): r["rows_loaded"] for r in audit_rows}
     crosscheck = cross_system(ctx.aws, warehouse, audit, main_tables, days) if ctx.aws else {
         "rows": [], "unavailable": {"aws": "not configured"}}
@@ -94,7 +94,9 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
         "fuzzy_matching_note": None if method == "pg_trgm" else
         "pg_trgm is not installed: duplicates are exact matches of normalised names and emails",
         "tables": tables,
-        "duplicate_candidates": {"pairs": len(pairs), "examples": pairs[:MAX_EXAMPLES]},
+        "null_rates_source": {"table": "analytics.partition_stats" if stored is not None else None,
+                              "partitions_counted_live": counted_live},
+        "duplicate_candidates": {"pairs": len(pairs), "examples": pairs[:MAX_EXAMPLES], "source": source},
         "cross_system": crosscheck,
     }
 

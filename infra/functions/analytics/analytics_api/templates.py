@@ -43,11 +43,11 @@ def row_counts() -> sql.Composed:
 
 
 def null_counts(table: str) -> sql.Composed:
-    """Rows and non-null values per contract column among rows of partitions in the range."""
+    """Rows and non-null values per contract column among rows of the partition days %(days)s."""
     _, cols = WAREHOUSE_TABLES[table]
     counted = sql.SQL(", ").join(
         sql.SQL("count({c}) AS {a}").format(c=sql.Identifier(c), a=sql.Identifier(c)) for c in cols if c != "extra")
-    return sql.SQL("SELECT count(*) AS rows, {counted} FROM {ref} WHERE _partition BETWEEN %(start_date)s AND %(end_date)s"
+    return sql.SQL("SELECT count(*) AS rows, {counted} FROM {ref} WHERE _partition = ANY(%(days)s::date[])"
                    ).format(counted=counted, ref=_table("warehouse", table))
 
 

@@ -1,17 +1,17 @@
 -- Orphan references and order total mismatches among rows loaded for partitions in the range.
 WITH items AS (
-    SELECT i.order_id, i.sku,
-           NOT EXISTS (SELECT 1 FROM warehouse.products p WHERE p.sku = i.sku) AS no_product,
-           NOT EXISTS (SELECT 1 FROM warehouse.orders o WHERE o.order_id = i.order_id) AS no_order
+    SELECT i.order_id, i.sku, p.sku IS NULL AS no_product, o.order_id IS NULL AS no_order
     FROM warehouse.order_items i
+    LEFT JOIN warehouse.products p ON p.sku = i.sku  -- keys: at most one match each
+    LEFT JOIN warehouse.orders o ON o.order_id = i.order_id
     WHERE i._partition BETWEEN %(start_date)s AND %(end_date)s
 ),
 orders AS (
-    SELECT o.order_id,
-           NOT EXISTS (SELECT 1 FROM warehouse.customers c WHERE c.customer_id = o.customer_id) AS no_customer,
+    SELECT o.order_id, c.customer_id IS NULL AS no_customer,
            abs(o.total_amount - coalesce((SELECT sum(i.quantity * i.unit_price) FROM warehouse.order_items i
                                            WHERE i.order_id = o.order_id), 0)) > 0.01 AS mismatch
     FROM warehouse.orders o
+    LEFT JOIN warehouse.customers c ON c.customer_id = o.customer_id
     WHERE o._partition BETWEEN %(start_date)s AND %(end_date)s
 )
 SELECT

@@ -1,7 +1,8 @@
 -- Candidate duplicate customers (pg_trgm): customers loaded in the range compared with everyone.
 -- A pair is a candidate when the normalised emails are equal (lower case, dots and +tags removed
 -- from the local part), or when both the full-name and the email-local-part trigram similarities
--- reach their thresholds. The trigram index serves the name join (session threshold set first).
+-- reach their thresholds. The trigram index on email local parts serves that join (the session's
+-- similarity threshold is set to email_similarity first); the name similarity filters its matches.
 WITH recent AS (
     SELECT customer_id, lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) AS name,
            split_part(lower(email), '@', 1) AS local,
@@ -13,10 +14,10 @@ by_name AS (
     SELECT r.customer_id AS a, e.customer_id AS b
     FROM recent r
     JOIN warehouse.customers e
-      ON lower(coalesce(e.first_name, '') || ' ' || coalesce(e.last_name, '')) %% r.name
+      ON split_part(lower(e.email), '@', 1) %% r.local
      AND e.customer_id <> r.customer_id
-    WHERE similarity(lower(coalesce(e.first_name, '') || ' ' || coalesce(e.last_name, '')), r.name) >= %(name_similarity)s
-      AND similarity(split_part(lower(e.email), '@', 1), r.local) >= %(email_similarity)s
+    WHERE similarity(split_part(lower(e.email), '@', 1), r.local) >= %(email_similarity)s
+      AND similarity(lower(coalesce(e.first_name, '') || ' ' || coalesce(e.last_name, '')), r.name) >= %(name_similarity)s
 ),
 by_email AS (
     SELECT r.customer_id AS a, e.customer_id AS b

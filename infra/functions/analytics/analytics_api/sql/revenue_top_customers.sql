@@ -1,10 +1,12 @@
--- Customers ranked (RANK) by revenue per currency in the range.
+-- Customers ranked (RANK) by revenue per currency in the range; among %(candidates)s only when given
+-- (a set that holds every customer who can rank in the top N, see ops_sales.top_customers).
 WITH spend AS (
     SELECT currency, customer_id, count(*) AS orders, sum(total_amount) AS revenue
     FROM warehouse.orders
     WHERE order_ts >= %(start_date)s::date AND order_ts < %(end_date)s::date + 1
       AND status = ANY(%(statuses)s)
       AND (%(currency)s::text IS NULL OR currency = %(currency)s::text)
+      AND (%(candidates)s::text[] IS NULL OR customer_id = ANY(%(candidates)s::text[]))
     GROUP BY currency, customer_id
 ),
 ranked AS (
