@@ -228,6 +228,7 @@ def main() -> int:
                 return elapsed, f"HTTP {response.status_code} {response.json().get('error')}"
             return elapsed, response.headers.get("X-Cache", "?")
 
+        summary: dict[str, dict] = {}
         timed("simple_demo", {})  # connect once: the cold numbers are warm-Lambda, cold-cache figures
         out = sys.stderr  # stdout carries the function's logs and EMF metrics
         print(f"\n{'operation':30} {'cold p50':>9} {'cold p95':>9} {'cached p50':>11} {'cached p95':>11}  (ms, "
@@ -239,6 +240,7 @@ def main() -> int:
                 elapsed, cache = timed(operation, params)
                 if cache != "MISS":  # e.g. 503 query_timeout: say so and go on with the next operation
                     print(f"{operation:30} {cache} after {elapsed:.0f} ms", file=out, flush=True)
+                    summary[operation] = {"error": f"{cache} after {elapsed:.0f} ms"}
                     break
                 cold.append(elapsed)
             if len(cold) < args.cold:
@@ -248,8 +250,15 @@ def main() -> int:
                 elapsed, cache = timed(operation, params)
                 assert cache == "HIT", cache
                 cached.append(elapsed)
+            summary[operation] = {"cold_p50_ms": round(statistics.median(cold), 1),
+                                  "cold_p95_ms": round(percentile(cold, 0.95), 1),
+                                  "cached_p50_ms": round(statistics.median(cached), 1),
+                                  "cached_p95_ms": round(percentile(cached, 0.95), 1)}
             print(f"{operation:30} {statistics.median(cold):9.1f} {percentile(cold, 0.95):9.1f} "
                   f"{statistics.median(cached):11.1f} {percentile(cached, 0.95):11.1f}", file=out, flush=True)
+        # last line on stdout: the summary `python -m bench` collects
+        print(json.dumps({"orders": args.orders, "cold_requests": args.cold, "cached_requests": args.cached,
+                          "operations": summary}), flush=True)
     finally:
         for process in (gateway, moto):
             if process is not None:
