@@ -34,7 +34,6 @@ from pipeline_defs.contract_metadata import table_schema
 from pipeline_defs.contracts import CONTRACTS, Contract
 from pipeline_defs import partition_stats
 from pipeline_defs.partitions import daily_partitions
-from pipeline_defs.rollups import refresh_after_load
 from pipeline_defs.settings import get_settings
 from pipeline_defs.state import FileState, put_states
 from resources.aws import DynamoDBResource, EventBridgeResource
@@ -105,7 +104,6 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
                             passed=count == 0, severity=AssetCheckSeverity.WARN,
                             metadata={"orphans": count, "examples": ", ".join(examples) or "none"}))
                 files = partition_audit(cur, contract.name, partition)
-            refresh_after_load(conn, contract.name, partition)  # analytics.* rollups, before PartitionLoaded
             partition_stats.refresh_after_load(conn, contract.name, partition)
             conn.commit()
         put_states(dynamodb.get_client(), names.state_table, [

@@ -14,9 +14,10 @@ An order has exactly one day (UTC), currency, status and customer, so each of th
 exact sum over its orders and any set of whole days sums exactly (``count(DISTINCT order_id)``
 included). ``country`` is the customer's, ``category`` the product's, as they are at refresh time.
 
-Refreshing is incremental and runs in the warehouse load's transaction (``refresh_after_load``,
-called by ``assets/warehouse.py`` before it commits and publishes ``PartitionLoaded``), so readers
-see the warehouse and the rollups change together. It recomputes whole days: the days of the orders
+Refreshing is incremental and runs in its own asset, ``analytics/sales_rollups`` (assets/analytics.py),
+after the warehouse loads of a partition (``refresh_partition``; ``refresh_after_load`` does one
+dataset's share), so a load does not wait for it; the asset then publishes ``AnalyticsRefreshed``,
+which invalidates the API's cached answers as ``PartitionLoaded`` does. It recomputes whole days: the days of the orders
 the load wrote, plus the days those orders had before (``order_facts`` remembers, per order, the
 day, customer and country it was counted with), plus — for a customers or products load — the days
 of orders whose customer country or product category changed. ``rebuild`` recomputes everything
@@ -170,6 +171,18 @@ def refresh_after_load(conn: psycopg.Connection, dataset: str, partition: date) 
         count = refresh_days(cur, days)
         if dataset == "products":
             cur.execute(_PRODUCT_FACTS, {"partition": partition})
+    return count
+
+
+def refresh_partition(conn: psycopg.Connection, partition: date) -> int:
+    """What the ``analytics/sales_rollups`` asset runs after loads of ``partition``: every day any of
+    the rolled-up datasets' loads of that partition may have changed, recomputed once. In the
+    caller's transaction; returns the number of days recomputed."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        days = sorted({day for dataset in ROLLED_UP_DATASETS for day in affected_days(cur, dataset, partition)})
+        count = refresh_days(cur, days)
+        cur.execute(_PRODUCT_FACTS, {"partition": partition})
     return count
 
 

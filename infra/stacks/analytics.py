@@ -68,7 +68,7 @@ class AnalyticsStack(Stack):
         bus = events.EventBus.from_event_bus_name(self, "Bus", names.event_bus)
         events.Rule(self, "PartitionLoadedToAnalytics", event_bus=bus,
                     rule_name=f"{config.prefix}-analytics-cache-invalidation",
-                    description="PartitionLoaded -> analytics Lambda (bumps the dataset's cache version)",
-                    event_pattern=events.EventPattern(detail_type=["PartitionLoaded"]),
+                    description="PartitionLoaded/AnalyticsRefreshed -> analytics Lambda (bumps the dataset's cache version)",
+                    event_pattern=events.EventPattern(detail_type=["PartitionLoaded", "AnalyticsRefreshed"]),
                     targets=[targets.LambdaFunction(self.analytics.function, retry_attempts=8,
                                                     max_event_age=Duration.hours(2))])

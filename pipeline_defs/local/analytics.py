@@ -69,7 +69,7 @@ def ensure_invalidation_rule(settings: Settings) -> str:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = settings.names.event_bus
     events.put_rule(Name=INVALIDATION_RULE, EventBusName=bus,
-                    EventPattern=json.dumps({"detail-type": ["PartitionLoaded"]}))
+                    EventPattern=json.dumps({"detail-type": ["PartitionLoaded", "AnalyticsRefreshed"]}))
     events.put_targets(Rule=INVALIDATION_RULE, EventBusName=bus, Targets=[{"Id": "analytics", "Arn": arn}])
     return url
 

@@ -51,7 +51,8 @@ def _aws_env(monkeypatch, moto_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def seeded_template(pg_server_url, migrated_template, moto_server):
-    """A database holding three seeded days, loaded through raw → validated → warehouse assets."""
+    """A database holding three seeded days, loaded through raw → validated → warehouse → sales rollups."""
+    from assets.analytics import sales_rollups
     from assets.raw import raw_assets
     from assets.validated import validated_assets
     from assets.warehouse import warehouse_assets
@@ -72,8 +73,8 @@ def seeded_template(pg_server_url, migrated_template, moto_server):
             for key, body in files_for_day(day, index).items():
                 s3.put_object(Bucket=settings.names.raw_bucket, Key=key, Body=body)
         for day in SEED_DAYS:
-            result = materialize([*raw_assets, *validated_assets, *warehouse_assets], partition_key=day.isoformat(),
-                                 resources=build_resources(settings), raise_on_error=True)
+            result = materialize([*raw_assets, *validated_assets, *warehouse_assets, sales_rollups],
+                                 partition_key=day.isoformat(), resources=build_resources(settings), raise_on_error=True)
             assert result.success
         lake = {o["Key"]: s3.get_object(Bucket=settings.names.processed_bucket, Key=o["Key"])["Body"].read()
                 for o in s3.list_objects_v2(Bucket=settings.names.processed_bucket).get("Contents", [])}

@@ -42,6 +42,11 @@ def test_second_call_is_served_from_the_cache_until_its_dataset_loads(seeded_api
     assert seeded_api.event({"dataset": "orders", "partition": "2026-11-20"}) == {"invalidated": "orders", "version": 1}
     status, headers, fresh = seeded_api.get("customer_analysis", min_orders=2)
     assert (headers["X-Cache"], fresh["data"]["segments"]) == ("MISS", [])
+    assert seeded_api.get("customer_analysis", min_orders=2)[2]["cached"] is True
+    # the sales rollups' refresh after a load invalidates the same way
+    assert seeded_api.event({"dataset": "orders", "partition": "2026-11-20"}, detail_type="AnalyticsRefreshed") == {
+        "invalidated": "orders", "version": 2}
+    assert seeded_api.get("customer_analysis", min_orders=2)[1]["X-Cache"] == "MISS"
 
 
 def test_partition_loaded_from_the_warehouse_asset_reaches_the_handler_locally(seeded_api):

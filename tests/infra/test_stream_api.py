@@ -57,7 +57,7 @@ def test_functions_get_names_through_the_settings_variables(synth):
     assert analytics["Environment"]["Variables"]["PIPELINE_ANALYTICS_STATEMENT_TIMEOUT_MS"] == str(
         config.analytics_statement_timeout_ms)
     synth.template("analytics").has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {"detail-type": ["PartitionLoaded"]}, "EventBusName": config.names("").event_bus,
+        "EventPattern": {"detail-type": ["PartitionLoaded", "AnalyticsRefreshed"]}, "EventBusName": config.names("").event_bus,
         "Targets": [Match.object_like({"RetryPolicy": Match.any_value()})]})
     for group in synth.resources("stream", "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == config.log_retention_days

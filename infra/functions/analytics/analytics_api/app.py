@@ -229,6 +229,10 @@ def _download(requested: str) -> Response:
     return _json(200, body.decode())
 
 
+# a warehouse load, and the sales rollups' refresh after it, each make a dataset's answers stale
+INVALIDATING_EVENTS = ("PartitionLoaded", "AnalyticsRefreshed")
+
+
 def on_partition_loaded(event: dict) -> dict:
     """EventBridge ``PartitionLoaded`` → bump that dataset's data version (invalidates its answers)."""
     detail = event.get("detail") or {}
@@ -244,7 +248,7 @@ def on_partition_loaded(event: dict) -> dict:
 
 
 def is_partition_loaded(event: Any) -> bool:
-    return isinstance(event, dict) and event.get("detail-type") == "PartitionLoaded" and "requestContext" not in event
+    return isinstance(event, dict) and event.get("detail-type") in INVALIDATING_EVENTS and "requestContext" not in event
 
 
 @metrics.log_metrics
