@@ -51,7 +51,7 @@ ROWS: dict[str, list[Row]] = {
          _f("{}×", ("ratio_vs_contract_validation",))),
     ],
     "stream_e2e": [
-        ("stream end to end", _f("{:,} events: p50 {} s, p95 {} s", ("events",), ("latency_s", "p50"), ("latency_s", "p95")),
+        ("stream end to end", _f("{:,} events: p50 {} s, p95 {} s", ("events",), ("latency_p50_s",), ("latency_p95_s",)),
          lambda r: "—", lambda r: "—"),
     ],
 }
