@@ -259,3 +259,14 @@ def test_parquet_row_counts_from_footers_match_pyarrow(rows, groups):
     data = buffer.getvalue()
     length = int.from_bytes(data[-8:-4], "little")
     assert num_rows(data[-8 - length:-8]) == pq.ParquetFile(io.BytesIO(data)).metadata.num_rows == rows
+
+
+def test_the_runtime_shares_one_client_per_service(seeded_api):
+    """A warm function must not build boto3 sessions per request (each re-reads botocore's models)."""
+    from analytics_api.app import runtime as runtime_of  # the handler put the function's folder on sys.path
+
+    seeded_api.get("simple_demo")
+    runtime = runtime_of()
+    assert runtime.client("s3") is runtime.client("s3")
+    assert runtime.client("dynamodb") is runtime.client("dynamodb")
+    assert runtime.client("s3") is not runtime.client("dynamodb")

@@ -47,9 +47,17 @@ class Runtime:
     def __init__(self, config: Config):
         self.config = config
         self.db = Database(config, lambda: self.client("secretsmanager"))
+        # one session and one client per service: a new session re-reads botocore's JSON models
+        # (~0.5 s for S3), which the first data_integrity_analysis paid twice for its readers
+        self._session = boto3.session.Session()
+        self._clients: dict[str, object] = {}
+        for service in ("dynamodb", "s3"):  # made with the runtime, not in some request's time
+            self.client(service)
 
     def client(self, service: str):
-        return boto3.session.Session().client(service, config=_BOTO)
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service, config=_BOTO)
+        return self._clients[service]
 
     @cached_property
     def cache(self) -> Cache:
