@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -92,12 +90,6 @@ CROSS JOIN LATERAL (SELECT (%(end)s::date - ((n * 11) %% 365)::int)::timestamptz
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -110,20 +102,16 @@ def main() -> int:
     parser.add_argument("--cached", type=int, default=50, help="cached requests per operation")
     args = parser.parse_args()
 
-    from pipeline_defs.local.postgres import LocalPostgres
+    from bench.infra import free_port
+    from pipeline_defs.local.postgres import throwaway_cluster
     from pipeline_defs.migrations import migrate
 
-    root = None
+    servers = ExitStack()  # the private cluster, when there is one; closed last
     external = os.environ.get("PIPELINE_DATABASE_URL")
     if external:
         server_url = external.rsplit("/", 1)[0] + "/postgres"
     else:
-        root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-        root.chmod(0o755)
-        cluster = LocalPostgres(root=root / "pg", credentials_file=root / "pg.json", port=free_port())
-        cluster.init()
-        cluster.start()
-        server_url = cluster.url("postgres")
+        server_url = servers.enter_context(throwaway_cluster("bench-pg-", free_port())).url("postgres")
     dbname = f"bench_{uuid.uuid4().hex[:8]}"
     url = server_url.rsplit("/", 1)[0] + f"/{dbname}"
     moto_port, gateway_port = free_port(), free_port()
@@ -266,9 +254,7 @@ def main() -> int:
                 process.wait(10)
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        if root is not None:
-            cluster.stop()
-            shutil.rmtree(root, ignore_errors=True)
+        servers.close()
     return 0
 
 
