@@ -270,3 +270,23 @@ def test_the_runtime_shares_one_client_per_service(seeded_api):
     assert runtime.client("s3") is runtime.client("s3")
     assert runtime.client("dynamodb") is runtime.client("dynamodb")
     assert runtime.client("s3") is not runtime.client("dynamodb")
+
+
+def test_parquet_keys_lists_only_the_range_in_one_listing_per_table(seeded_api):
+    from datetime import date
+
+    from analytics_api.app import runtime as runtime_of
+
+    seeded_api.get("simple_demo")
+    runtime = runtime_of()
+    s3, bucket = runtime.client("s3"), seeded_api.settings.names.processed_bucket
+    for key in ("orders/dt=2026-11-21/part-00000.parquet", "orders/dt=2026-11-22/notes.json",
+                "orders/dt=junk/part-00000.parquet", "orders/dt=2026-11-23/part-00000.parquet"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    lake = {obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket, Prefix="orders/dt=2026-11-")["Contents"]}
+    found = runtime.readers.parquet_keys("orders", date(2026, 11, 19), date(2026, 11, 22))
+    assert sorted(found) == [date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 21)]
+    for day, keys in found.items():
+        folder = f"orders/dt={day.isoformat()}/"
+        assert keys == sorted(k for k in lake if k.startswith(folder) and k.endswith(".parquet"))
+    assert found[date(2026, 11, 21)] == ["orders/dt=2026-11-21/part-00000.parquet"]

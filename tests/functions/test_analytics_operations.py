@@ -230,6 +230,43 @@ def test_data_integrity_scores_and_cross_system_counts(seeded_api):
         url, "SELECT count(*) FROM warehouse.orders WHERE _partition = '2026-11-20'")[0][0]
 
 
+def test_integrity_finds_orphan_items_and_items_outside_their_orders_partition(seeded_api):
+    url = seeded_api.database_url
+    customer, sku = sql(url, "SELECT (SELECT min(customer_id) FROM warehouse.customers),"
+                             " (SELECT min(sku) FROM warehouse.products)")[0]
+    order = ("INSERT INTO warehouse.orders (order_id, customer_id, order_ts, status, currency, channel, total_amount,"
+             " updated_at, _source_key, _partition) VALUES (%s, %s, '2026-11-26T10:00:00Z', 'paid', 'EUR', 'web', %s,"
+             " '2026-11-26T10:00:00Z', 't', '2026-11-26')")
+    item = ("INSERT INTO warehouse.order_items (order_id, line_no, sku, quantity, unit_price, _source_key, _partition)"
+            " VALUES (%s, %s, %s, 1, %s, 't', %s)")
+    execute(url, order, ("X1", customer, 10))
+    execute(url, item, ("X1", 1, sku, 10, "2026-11-26"))
+    execute(url, item, ("X1", 2, "NO-SUCH-SKU", 0, "2026-11-26"))  # orphan sku, total unchanged
+    execute(url, order, ("X2", customer, 10))
+    execute(url, item, ("X2", 1, sku, 10, "2026-11-26"))
+    execute(url, item, ("X2", 2, sku, 5, "2026-11-27"))  # stored in another partition than its order
+    execute(url, item, ("X3", 1, sku, 10, "2026-11-26"))  # no such order
+    execute(url, order, ("X4", customer, 99))
+    execute(url, item, ("X4", 1, sku, 10, "2026-11-26"))  # total 99 against items worth 10
+
+    _, _, body = seeded_api.get("data_integrity_analysis", start_date="2026-11-26", end_date="2026-11-27")
+    tables = {t["table"]: t for t in body["data"]["tables"]}
+    items = tables["order_items"]
+    in_range = "_partition BETWEEN '2026-11-26' AND '2026-11-27'"
+    assert items["orphans"] == {
+        "sku": sql(url, f"SELECT count(*) FROM warehouse.order_items i WHERE {in_range} AND NOT EXISTS"
+                        " (SELECT 1 FROM warehouse.products p WHERE p.sku = i.sku)")[0][0],
+        "order_id": sql(url, f"SELECT count(*) FROM warehouse.order_items i WHERE {in_range} AND NOT EXISTS"
+                             " (SELECT 1 FROM warehouse.orders o WHERE o.order_id = i.order_id)")[0][0],
+    } == {"sku": 1, "order_id": 1}
+    assert items["outside_order_partition"] == sql(
+        url, f"SELECT count(*) FROM warehouse.order_items i JOIN warehouse.orders o USING (order_id)"
+             f" WHERE i.{in_range} AND i._partition <> o._partition")[0][0] == 1
+    assert items["flagged_rows"] == 3 and items["rows"] == 6
+    assert tables["orders"]["total_mismatches"] == 1  # X4; X2 matches the items stored with it
+    assert tables["orders"]["orphans"] == {"customer_id": 0}
+
+
 def test_duplicates_fall_back_to_exact_matching_without_pg_trgm(seeded_api):
     url = seeded_api.database_url
     execute(url, """INSERT INTO warehouse.customers (customer_id, email, first_name, last_name, country, signup_date,

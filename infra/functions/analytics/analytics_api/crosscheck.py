@@ -40,13 +40,28 @@ class AwsReaders:
         self.config, self.s3, self.ddb = config, s3, ddb
 
     @_guard
-    def parquet_rows(self, table: str, day: date) -> int | None:
-        bucket = self.config.processed_bucket
-        keys = [obj["Key"]
-                for page in self.s3.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=f"{table}/dt={day.isoformat()}/")
-                for obj in page.get("Contents", []) if obj["Key"].endswith(".parquet")]
-        return sum(rows_in_object(self.s3, bucket, key) for key in keys) if keys else None
+    def parquet_keys(self, table: str, first: date, last: date) -> dict[date, list[str]]:
+        """The Parquet objects of ``<table>/dt=<day>/`` per day from first to last: one listing from
+        the first day's folder on, stopped past the last (keys come in order), not one per day."""
+        found: dict[date, list[str]] = {}
+        prefix = f"{table}/dt="
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.config.processed_bucket, Prefix=prefix, StartAfter=f"{prefix}{first.isoformat()}"):
+            for obj in page.get("Contents", []):
+                folder, _, _ = obj["Key"][len(prefix):].partition("/")
+                try:
+                    day = date.fromisoformat(folder)
+                except ValueError:
+                    continue  # not a partition folder
+                if day > last:
+                    return found
+                if obj["Key"].endswith(".parquet"):
+                    found.setdefault(day, []).append(obj["Key"])
+        return found
+
+    @_guard
+    def parquet_rows(self, key: str) -> int:
+        return rows_in_object(self.s3, self.config.processed_bucket, key)
 
     def _query(self, table: str, **kwargs) -> list[dict]:
         items, start = [], {}
@@ -94,11 +109,23 @@ def cross_system(readers: AwsReaders, warehouse: dict, audit: dict, tables: dict
     """
     unavailable: dict[str, str] = {}
     jobs = [(d, ds) for d in days for ds in tables]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        parquet = dict(zip(jobs, pool.map(lambda j: _safe(readers.parquet_rows, tables[j[1]], j[0]), jobs)))
-        state = dict(zip(jobs, pool.map(lambda j: _safe(readers.state_rows, j[1], j[0]), jobs)))
-        aggregates = dict(zip(days, pool.map(lambda d: _safe(readers.aggregate_rows, d), days)))
-        realtime = dict(zip(days, pool.map(lambda d: _safe(readers.realtime_rows, d), days)))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # every read submitted at once; listings first
+        listing = {ds: pool.submit(_safe, readers.parquet_keys, tables[ds], days[0], days[-1]) for ds in tables}
+        state_reads = {job: pool.submit(_safe, readers.state_rows, job[1], job[0]) for job in jobs}
+        aggregate_reads = {day: pool.submit(_safe, readers.aggregate_rows, day) for day in days}
+        realtime_reads = {day: pool.submit(_safe, readers.realtime_rows, day) for day in days}
+        listed = {ds: future.result() for ds, future in listing.items()}
+        footers = {(ds, day, key): pool.submit(_safe, readers.parquet_rows, key)
+                   for ds, (keys, _) in listed.items() for day, day_keys in (keys or {}).items() for key in day_keys}
+        state = {job: future.result() for job, future in state_reads.items()}
+        aggregates = {day: future.result() for day, future in aggregate_reads.items()}
+        realtime = {day: future.result() for day, future in realtime_reads.items()}
+        counted = {obj: future.result() for obj, future in footers.items()}
+    # a day's Parquet rows: the sum of its objects' footers; unknown when its listing or a footer failed
+    parquet = {(day, ds): (None, listed[ds][1]) for day, ds in jobs}
+    for (dataset, day, _), (count, error) in counted.items():
+        total, failed = parquet[(day, dataset)]
+        parquet[(day, dataset)] = (None, failed or error) if failed or error else ((total or 0) + count, None)
     rows = []
     for day, dataset in sorted(jobs):
         for name, (value, error) in (("parquet", parquet[(day, dataset)]), ("processing_state", state[(day, dataset)]),

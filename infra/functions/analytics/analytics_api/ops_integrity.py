@@ -5,8 +5,8 @@ mismatches, candidate duplicate customers (pg_trgm when installed, else exact no
 matching — the answer says which), and the cross-system counts.
 
 score = 100 x (1 - (flagged + quarantined) / (rows + quarantined)), where flagged rows are orphans,
-total mismatches, or customers in a candidate duplicate pair; quarantine counts against the
-dataset's main table.
+total mismatches, items stored in another partition than their order, or customers in a candidate
+duplicate pair; quarantine counts against the dataset's main table.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pipeline_defs.contracts import CONTRACTS
 
 from .crosscheck import cross_system
-from .duplicates import duplicates
+from .duplicates import duplicates, examples
 from .params import Param, check_range, days_ago, today
 from .registry import Context, fetch, operation
 from .null_rates import non_null_counts, stored_stats
@@ -76,6 +76,8 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
             "null_rates": {c: round(1 - n / rows, 4) if rows else None for c, n in counts.items()},
             "orphans": orphans.get(table, {}),
             **({"total_mismatches": checks["orders_total_mismatch"]} if table == "orders" else {}),
+            # an order's items are loaded with it, so they share its partition; these broke that rule
+            **({"outside_order_partition": checks["order_items_other_partition"]} if table == "order_items" else {}),
             **({"duplicate_customers": len(duplicate_customers)} if table == "customers" else {}),
             "flagged_rows": bad,
             "quality_score": round(100 * (1 - (bad + rejected) / denominator), 2) if denominator else None,
@@ -96,7 +98,8 @@ def data_integrity_analysis(ctx: Context, p: dict) -> dict:
         "tables": tables,
         "null_rates_source": {"table": "analytics.partition_stats" if stored is not None else None,
                               "partitions_counted_live": counted_live},
-        "duplicate_candidates": {"pairs": len(pairs), "examples": pairs[:MAX_EXAMPLES], "source": source},
+        "duplicate_candidates": {"pairs": len(pairs), "examples": examples(ctx, pairs[:MAX_EXAMPLES]),
+                                 "source": source},
         "cross_system": crosscheck,
     }
 

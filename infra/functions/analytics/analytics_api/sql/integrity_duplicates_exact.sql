@@ -19,9 +19,4 @@ pairs AS (
                                  AND e.customer_id <> r.customer_id AND r.name <> ''
     ) x
 )
-SELECT p.a AS customer_id, p.b AS duplicate_of, NULL::numeric AS name_similarity, NULL::numeric AS email_similarity,
-       ca.email AS email, cb.email AS duplicate_email
-FROM pairs p
-JOIN warehouse.customers ca ON ca.customer_id = p.a
-JOIN warehouse.customers cb ON cb.customer_id = p.b
-ORDER BY p.a, p.b
+SELECT a AS customer_id, b AS duplicate_of FROM pairs ORDER BY a, b

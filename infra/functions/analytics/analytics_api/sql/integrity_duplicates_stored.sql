@@ -1,6 +1,6 @@
 -- integrity_duplicates_trgm.sql from the pairs matched ahead of time (analytics.customer_pairs, at
 -- thresholds no higher than these), plus the pairs of the customers in %(live)s matched live: the
--- ones the stored pairs cannot vouch for (see integrity_match_pending.sql). Same pairs, same columns.
+-- ones the stored pairs cannot vouch for (see integrity_match_pending.sql). Same pairs, same order.
 WITH in_range AS (
     SELECT customer_id FROM warehouse.customers WHERE _partition BETWEEN %(start_date)s AND %(end_date)s
 ),
@@ -45,12 +45,4 @@ pairs AS (
     WHERE (same_email OR (name_similarity >= %(name_similarity)s AND email_similarity >= %(email_similarity)s))
       AND NOT (a = ANY(%(live)s::text[])) AND NOT (b = ANY(%(live)s::text[]))
 )
-SELECT p.a AS customer_id, p.b AS duplicate_of,
-       round(similarity(lower(coalesce(ca.first_name, '') || ' ' || coalesce(ca.last_name, '')),
-                        lower(coalesce(cb.first_name, '') || ' ' || coalesce(cb.last_name, '')))::numeric, 3) AS name_similarity,
-       round(similarity(split_part(lower(ca.email), '@', 1), split_part(lower(cb.email), '@', 1))::numeric, 3) AS email_similarity,
-       ca.email AS email, cb.email AS duplicate_email
-FROM pairs p
-JOIN warehouse.customers ca ON ca.customer_id = p.a
-JOIN warehouse.customers cb ON cb.customer_id = p.b
-ORDER BY p.a, p.b
+SELECT a AS customer_id, b AS duplicate_of FROM pairs ORDER BY a, b

@@ -29,12 +29,4 @@ by_email AS (
 pairs AS (
     SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (SELECT * FROM by_name UNION ALL SELECT * FROM by_email) x
 )
-SELECT p.a AS customer_id, p.b AS duplicate_of,
-       round(similarity(lower(coalesce(ca.first_name, '') || ' ' || coalesce(ca.last_name, '')),
-                        lower(coalesce(cb.first_name, '') || ' ' || coalesce(cb.last_name, '')))::numeric, 3) AS name_similarity,
-       round(similarity(split_part(lower(ca.email), '@', 1), split_part(lower(cb.email), '@', 1))::numeric, 3) AS email_similarity,
-       ca.email AS email, cb.email AS duplicate_email
-FROM pairs p
-JOIN warehouse.customers ca ON ca.customer_id = p.a
-JOIN warehouse.customers cb ON cb.customer_id = p.b
-ORDER BY p.a, p.b
+SELECT a AS customer_id, b AS duplicate_of FROM pairs ORDER BY a, b
