@@ -17,7 +17,7 @@ from typing import Iterable
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from pipeline_defs.dynamo import UnprocessedItemsError, batch_write  # noqa: F401 (re-exported)
+from pipeline_defs.dynamo import batch_write
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Callable
 
+from pipeline_defs.aws import sns_topic_arn
 from pipeline_defs.report.figures import build_figures, dynamodb_reader
 from pipeline_defs.report.publish import (
     browser_url,
@@ -23,7 +24,6 @@ from pipeline_defs.report.publish import (
     report_keys,
     s3_uri,
     summary,
-    topic_arn,
 )
 from pipeline_defs.report.realtime import stream_counts
 from pipeline_defs.report.render import render_html, render_json
@@ -64,7 +64,7 @@ def publish_daily_report(day: date, settings: Settings, *, s3, ddb, sns, events,
         "files_failed": figures["files"]["failed"], "quality_score": figures["quality_score"],
         "run_id": run_id, "generated_at": generated_at})
     subject, body = summary(figures, html_uri, json_uri, revision)
-    message_id = notify(sns, topic_arn(sns, names.reports_topic, account_id), subject, body)
+    message_id = notify(sns, sns_topic_arn(sns, names.reports_topic, account_id), subject, body)
     publish_event(events, names.event_bus, json.dumps({
         "date": day.isoformat(), "bucket": names.reports_bucket, "html_key": html_key, "json_key": json_key,
         "has_data": figures["has_data"], "kpis": kpis, "revision": revision, "run_id": run_id}))

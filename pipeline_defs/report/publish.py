@@ -12,7 +12,6 @@ from datetime import date
 from botocore.exceptions import ClientError
 
 from pipeline_defs.aggregates.store import to_item
-from pipeline_defs.aws import sns_topic_arn as topic_arn  # noqa: F401 (the report's callers use this name)
 from pipeline_defs.report.render import kpi_value, signed_pct
 
 HISTORY_PK = "report"

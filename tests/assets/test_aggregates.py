@@ -15,7 +15,8 @@ import pytest
 from dagster import build_schedule_context
 
 from pipeline_defs.aggregates import AGGREGATES
-from pipeline_defs.aggregates.store import UnprocessedItemsError, batch_write, replace_partition, to_item
+from pipeline_defs.aggregates.store import replace_partition, to_item
+from pipeline_defs.dynamo import UnprocessedItemsError, batch_write
 from pipeline_defs.schedules import market_intraday_job, market_intraday_schedule
 from tests.assets.test_aggregates_helpers import items, load_day, materialize_aggregates, query, scan_aggregates
 

@@ -308,7 +308,8 @@ def test_notification_subject_is_short_ascii_and_says_when_there_is_no_data():
 
 
 def test_a_missing_topic_is_a_clear_error_not_a_silent_skip(provisioned):
-    from pipeline_defs.report.publish import PublishError, notify, topic_arn
+    from pipeline_defs.aws import sns_topic_arn as topic_arn
+    from pipeline_defs.report.publish import PublishError, notify
 
     sns = boto3.client("sns")
     account = boto3.client("sts").get_caller_identity()["Account"]
