@@ -116,7 +116,7 @@ def _0004_analytics_reader(conn: psycopg.Connection) -> None:
 
 def _0005_sales_rollups(conn: psycopg.Connection) -> None:
     """The analytics schema's sales rollups (see :mod:`pipeline_defs.rollups`), built from what the
-    warehouse holds now; the warehouse loads keep them up to date from here on."""
+    warehouse holds now; the ``analytics/sales_rollups`` asset keeps them up to date from here on."""
     from pipeline_defs import rollups
 
     statements = [

@@ -1,6 +1,7 @@
-"""Reading the sales rollups (``analytics.*``, kept up to date by every warehouse load, see
-``pipeline_defs/rollups.py``): whether they can answer, what an answer says about its source, and
-how a date range splits into whole months (read from rollups) and partial months at its ends.
+"""Reading the sales rollups (``analytics.*``, refreshed after the warehouse loads by the
+``analytics/sales_rollups`` asset, see ``pipeline_defs/rollups.py``): whether they can answer,
+what an answer says about its source, and how a date range splits into whole months (read from
+rollups) and partial months at its ends.
 
 Operations that read them put ``source`` in their data: ``{"kind": "rollup", "tables": [...],
 "refreshed_at": ...}``, or ``{"kind": "live", "tables": [...]}`` when the rollups are missing or
