@@ -20,6 +20,7 @@ from pipeline_defs.schedules import (daily_report_job, daily_report_schedule, ma
                                      market_intraday_schedule, stream_archive_job, stream_archive_schedule)
 from pipeline_defs.settings import PROJECT_ROOT, get_settings
 from sensors.alerts import run_failure_alert_sensor
+from sensors.recovery import load_recovery_sensor
 from sensors.s3_upload import s3_upload_sensor
 from sensors.sqs_upload import sqs_upload_sensor
 
@@ -29,7 +30,8 @@ def _hand_written() -> Definitions:
                 *stream_assets, *analytics_assets],
         asset_checks=[realtime_matches_batch],
         jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job],
-        sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor, stream_observation_sensor],
+        sensors=[sqs_upload_sensor, s3_upload_sensor, load_recovery_sensor, run_failure_alert_sensor,
+                 stream_observation_sensor],
         schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule],
         resources=build_resources(get_settings()),
         # steps run inside their run's process: concurrency comes from concurrent runs (one per

@@ -14,14 +14,15 @@ from datetime import datetime, timedelta, timezone
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from dagster_aws.s3 import S3Resource
 
+from pipeline_defs.batch.raw_files import contract_prefixes
 from pipeline_defs.contracts import CONTRACTS
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.settings import get_settings
-from pipeline_defs.state import get_states
-from pipeline_defs.uploads import S3Object, plan_runs
+from pipeline_defs.state import get_states, put_states
+from pipeline_defs.uploads import Plan, S3Object, add_object, finish
 from resources.aws import DynamoDBResource, SNSResource
-from sensors.run_requests import plan_run_requests
-from sensors.unroutable import quarantine_unroutable
+from sensors.run_requests import partition_window, plan_run_requests
+from sensors.unroutable import quarantine_rejected
 
 CLOCK_SKEW = timedelta(minutes=5)  # objects this close to the watermark are re-checked by etag
 
@@ -47,10 +48,11 @@ def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tupl
     def add(obj: dict) -> None:
         modified = obj["LastModified"]
         found[obj["Key"]] = (S3Object(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
-                                      uploaded=modified.astimezone(timezone.utc).date()), modified)
+                                      uploaded=modified.astimezone(timezone.utc).date(),
+                                      event=modified.isoformat()), modified)
 
     for contract in CONTRACTS.values():
-        for prefix in contract.prefixes:
+        for prefix in contract_prefixes(s3, bucket, contract):  # the folders routing takes, any case
             files, folders = recent_folders(s3, bucket, prefix, days)
             for obj in files:
                 add(obj)
@@ -88,17 +90,24 @@ def s3_upload_sensor(context: SensorEvaluationContext, s3: S3Resource, dynamodb:
     except Exception as exc:  # bucket or endpoint unavailable: skip this tick, say why
         return SkipReason(f"raw bucket {settings.names.raw_bucket!r} unavailable: {exc}")
     fresh, cursor = new_objects(listed, json.loads(context.cursor) if context.cursor else {})
+    ddb = dynamodb.get_client()
     try:
-        states = get_states(dynamodb.get_client(), settings.names.state_table, [o.key for o in fresh])
-    except Exception as exc:
-        context.log.warning(f"processing state unavailable ({exc}); planning without it")
-        states = {}
-    plan = plan_runs(fresh, states)
-    if plan.unroutable:
-        quarantine_unroutable(client, sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
-    requests = plan_run_requests(plan, "s3_upload_sensor")
+        states = get_states(ddb, settings.names.state_table, [o.key for o in fresh])
+    except Exception as exc:  # without state nothing can be planned safely: the same objects next tick
+        return SkipReason(f"processing state unavailable: {exc}")
+    plan, window = Plan(), partition_window()
+    for obj in fresh:  # one object that cannot be planned is quarantined with its reason, alone
+        try:
+            add_object(plan, obj, states, window)
+        except Exception as exc:  # noqa: BLE001
+            plan.rejected.append((obj, f"invalid:{type(exc).__name__}"))
+    finish(plan)
+    if plan.rejected:
+        quarantine_rejected(client, sns.get_client(), ddb, settings, plan.rejected)
+    requests, pending = plan_run_requests(plan, "s3_upload_sensor", states)
+    put_states(ddb, settings.names.state_table, pending)
     context.log.info(f"listed {len(listed)} recent object(s): {len(fresh)} new, {len(requests)} run request(s), "
-                     f"{len(plan.skipped)} skipped, {len(plan.unroutable)} unroutable")
+                     f"{len(plan.skipped)} skipped, {len(plan.rejected)} quarantined")
     if not requests:
         return SensorResult(skip_reason=SkipReason(f"no new objects among {len(listed)} recent"), cursor=json.dumps(cursor))
     return SensorResult(run_requests=requests, cursor=json.dumps(cursor))
