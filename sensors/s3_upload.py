@@ -2,9 +2,9 @@
 
 It never lists the whole bucket: per contract prefix it lists the ``dt=`` folders of the last
 ``PIPELINE_S3_SENSOR_LOOKBACK_DAYS`` days (and tomorrow) plus the files directly in the dataset
-folder (undated uploads). The cursor keeps a last-modified watermark and the etags seen near it, so
-a re-uploaded (overwritten) key is new again while an unchanged one is not. Uploads into older
-``dt=`` folders are the SQS sensor's job (or a backfill's).
+folder (undated uploads). The cursor keeps a last-modified watermark and the versions (etag and
+LastModified) seen near it, so a re-uploaded key — even with the same bytes — is new again while an
+unchanged one is not. Uploads into older ``dt=`` folders are the SQS sensor's job (or a backfill's).
 """
 
 
@@ -64,14 +64,19 @@ def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tupl
 
 
 def new_objects(listed: list[tuple[S3Object, datetime]], cursor: dict) -> tuple[list[S3Object], dict]:
-    """Objects not seen before (or with a changed etag), and the next cursor."""
+    """Objects not seen before (or uploaded again, even with the same bytes), and the next cursor."""
     since = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
     seen: dict[str, str] = cursor.get("seen", {})
     fresh = [obj for obj, modified in listed
-             if (since is None or modified >= since - CLOCK_SKEW) and seen.get(obj.key) != obj.etag]
+             if (since is None or modified >= since - CLOCK_SKEW) and seen.get(obj.key) != _version(obj)]
     watermark = max([modified for _, modified in listed] + ([since] if since else []), default=None)
-    next_seen = {obj.key: obj.etag for obj, modified in listed if watermark and modified >= watermark - CLOCK_SKEW}
+    next_seen = {obj.key: _version(obj) for obj, modified in listed
+                 if watermark and modified >= watermark - CLOCK_SKEW}
     return fresh, {"since": watermark.isoformat() if watermark else None, "seen": next_seen}
+
+
+def _version(obj: S3Object) -> str:
+    return f"{obj.etag}@{obj.event}"  # a re-upload of the same bytes has a new LastModified
 
 
 @sensor(

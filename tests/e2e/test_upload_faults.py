@@ -48,6 +48,12 @@ def dagster_runs(stack, job: str) -> list[tuple]:
                             (job,)).fetchall()
 
 
+def step_started(stack, run_id: str, step: str) -> bool:
+    with __import__("psycopg").connect(stack["PIPELINE_DAGSTER_DATABASE_URL"]) as conn:
+        return bool(conn.execute("SELECT 1 FROM event_logs WHERE run_id = %s AND step_key = %s AND "
+                                 "dagster_event_type = 'STEP_START'", (run_id, step)).fetchall())
+
+
 def test_odd_prefixes_load_and_hostile_messages_do_not_sink_the_tick(stack):
     raw, s3, sqs = stack["PIPELINE_RAW_BUCKET"], client(stack, "s3"), client(stack, "sqs")
     queue = sqs.get_queue_url(QueueName=stack["PIPELINE_UPLOADS_QUEUE"])["QueueUrl"]
@@ -94,6 +100,8 @@ def test_load_survives_a_postgres_outage(stack):
     started = wait_for(lambda: [r for r, status in dagster_runs(stack, "load_customers")
                                 if r not in before and status == "STARTED"],
                        timeout=240, interval=0.5, what="the load run to start")
+    wait_for(lambda: step_started(stack, started[0], "warehouse_customers"), timeout=240, interval=0.2,
+             what="the warehouse merge step to start")
     outage = subprocess.Popen([sys.executable, "-c", (
         "import time; from pipeline_defs.local.postgres import LocalPostgres; "
         "from pipeline_defs.settings import load_settings; pg = LocalPostgres.for_settings(load_settings()); "
@@ -104,7 +112,7 @@ def test_load_survives_a_postgres_outage(stack):
     wait_for(lambda: audit(stack, key) == [("loaded", 2000, 2000)], timeout=600, interval=5,
              what="the load hit by the outage to end loaded")
     runs = [(r, s) for r, s in dagster_runs(stack, "load_customers") if r not in before]
-    print("runs after the outage:", runs)
+    print("runs after the outage:", runs, "seconds to loaded:", round(time.monotonic() - t0))
     assert sql(stack, "SELECT count(*) FROM warehouse.customers WHERE customer_id LIKE 'OUT-%%'") == [(2000,)]
     state = cli(stack, "pipeline", "status", "files", "--dataset", "customers", "--date", DAY)
     assert next(row for row in state.stdout.splitlines() if key in row).startswith("loaded")
