@@ -12,6 +12,9 @@ from pipeline_defs.uploads import Plan, attempt_of, run_key
 LOAD_TAG = "pipeline/load"
 REQUEST_TAG = "pipeline/request"  # the run key; kept by Dagster's run retries (they copy the tags)
 ATTEMPT_TAG = "pipeline/attempt"
+# A load whose run worker died unseen (the local launcher cannot check workers) is ended by Dagster's
+# run monitoring after this long, and then retried by sensors/recovery.py like any failed load.
+LOAD_MAX_RUNTIME_SECONDS = 2 * 3600
 
 
 def partition_window() -> tuple[str, str]:
@@ -22,7 +25,8 @@ def partition_window() -> tuple[str, str]:
 def load_request(dataset: str, partition: str, key: str, attempt: int, objects: int, trigger: str) -> RunRequest:
     return RunRequest(run_key=key, job_name=load_job_name(dataset), partition_key=partition,
                       tags={"pipeline/trigger": trigger, "pipeline/objects": str(objects),
-                            LOAD_TAG: f"{dataset}:{partition}", REQUEST_TAG: key, ATTEMPT_TAG: str(attempt)})
+                            LOAD_TAG: f"{dataset}:{partition}", REQUEST_TAG: key, ATTEMPT_TAG: str(attempt),
+                            "dagster/max_runtime_seconds": str(LOAD_MAX_RUNTIME_SECONDS)})
 
 
 def plan_run_requests(plan: Plan, trigger: str, states: dict[str, FileState]) -> tuple[list[RunRequest], list[FileState]]:

@@ -40,6 +40,8 @@ concurrency:
 run_retries:  # a failed run is re-executed from its failed step; then sensors/recovery.py takes over
   enabled: true
   max_retries: 2
+run_monitoring:  # ends runs past their dagster/max_runtime_seconds tag (sensors/run_requests.py)
+  enabled: true
 telemetry:
   enabled: false
 """

@@ -66,3 +66,22 @@ def test_dt_outside_the_partitions_is_quarantined_with_a_reason(provisioned, ins
     alert = json.loads(sqs.receive_message(QueueUrl=inbox)["Messages"][0]["Body"])
     assert "invalid:partition" in alert["Subject"] and old in alert["Message"]
     assert len(json.loads(result.cursor)["delete"]) == 3  # handled: nothing is redelivered
+
+
+def test_an_unexpected_error_in_planning_releases_only_its_message(provisioned, instance, monkeypatch):
+    import sensors.sqs_upload as module
+
+    real = module.add_object
+
+    def flaky(plan, obj, states, window):
+        if "boom" in obj.key:
+            raise KeyError("something nobody foresaw")
+        real(plan, obj, states, window)
+
+    monkeypatch.setattr(module, "add_object", flaky)
+    upload(provisioned, "crm/customers/dt=2026-11-20/boom.json")
+    upload(provisioned, "crm/customers/dt=2026-11-21/fine.json")
+    result = tick(sqs_upload_sensor, provisioned, instance)
+    assert [r.partition_key for r in result.run_requests] == ["2026-11-21"]
+    assert len(json.loads(result.cursor)["delete"]) == 1
+    assert queue_depth(provisioned, provisioned.names.uploads_queue) == 2  # boom.json's message is back, alone
