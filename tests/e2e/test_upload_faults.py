@@ -22,6 +22,7 @@ from tests.e2e.conftest import sql, wait_for
 pytestmark = pytest.mark.e2e
 DAY = "2026-11-26"
 OUTAGE_SECONDS = 11
+ROWS = 50_000  # enough that the outage falls inside the run's steps
 
 
 def customers(prefix: str, n: int) -> bytes:
@@ -96,12 +97,12 @@ def test_load_survives_a_postgres_outage(stack):
     raw, s3 = stack["PIPELINE_RAW_BUCKET"], client(stack, "s3")
     key = f"crm/customers/dt={DAY}/outage.json"
     before = {run_id for run_id, _ in dagster_runs(stack, "load_customers")}
-    s3.put_object(Bucket=raw, Key=key, Body=customers("OUT", 2000))
+    s3.put_object(Bucket=raw, Key=key, Body=customers("OUT", ROWS))
     started = wait_for(lambda: [r for r, status in dagster_runs(stack, "load_customers")
                                 if r not in before and status == "STARTED"],
                        timeout=240, interval=0.5, what="the load run to start")
-    wait_for(lambda: step_started(stack, started[0], "warehouse_customers"), timeout=240, interval=0.2,
-             what="the warehouse merge step to start")
+    wait_for(lambda: step_started(stack, started[0], "validated__customers"), timeout=240, interval=0.2,
+             what="the validation step to start")  # it reads S3, then writes quarantine + audit rows
     outage = subprocess.Popen([sys.executable, "-c", (
         "import time; from pipeline_defs.local.postgres import LocalPostgres; "
         "from pipeline_defs.settings import load_settings; pg = LocalPostgres.for_settings(load_settings()); "
@@ -114,13 +115,13 @@ def test_load_survives_a_postgres_outage(stack):
         state = cli(stack, "pipeline", "status", "files", "--dataset", "customers", "--date", DAY).stdout
         line = next((row for row in state.splitlines() if key in row), "")
         return line.startswith("loaded") and sql(
-            stack, "SELECT count(*) FROM warehouse.customers WHERE customer_id LIKE 'OUT-%%'") == [(2000,)]
+            stack, "SELECT count(*) FROM warehouse.customers WHERE customer_id LIKE 'OUT-%%'") == [(ROWS,)]
 
     wait_for(loaded, timeout=900, interval=5, what="the load hit by the outage to end loaded")
     runs = wait_for(lambda: finished_runs(stack, before), timeout=300, what="the load runs to finish")
     print(f"{round(time.monotonic() - t0)} s from the outage to loaded and finished; runs: {runs}; "
           f"events: {run_events(stack, [r for r, _ in runs])}")
-    assert audit(stack, key) == [("loaded", 2000, 2000)]
+    assert audit(stack, key) == [("loaded", ROWS, ROWS)]
     assert [s for _, s in runs].count("SUCCESS") == 1  # loaded once: retries never double a load
 
 
