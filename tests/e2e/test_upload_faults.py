@@ -4,7 +4,8 @@
 * hostile queue messages (5000-deep JSON, ``size: 1e400``) are dead-lettered alone, a ``dt=`` outside
   the partitions is quarantined as ``invalid:partition``, and the valid uploads of the same ticks load;
 * a load hit by an ~11 s PostgreSQL outage (Dagster's own storage is on the same server) ends loaded
-  by itself, exactly once.
+  by itself, exactly once;
+* a load that fails for good is marked ``failed`` and requested again by the recovery sensor.
 """
 
 from __future__ import annotations
@@ -136,3 +137,41 @@ def run_events(stack, run_ids: list[str]) -> list[tuple]:
         return conn.execute("SELECT dagster_event_type, step_key, count(*) FROM event_logs WHERE run_id = ANY(%s) "
                             "AND dagster_event_type IN ('STEP_FAILURE', 'STEP_UP_FOR_RETRY', 'STEP_RESTARTED', "
                             "'RUN_FAILURE', 'ENGINE_EVENT') GROUP BY 1, 2 ORDER BY 1, 2", (run_ids,)).fetchall()
+
+
+def test_a_failed_load_is_requested_again_by_itself(stack):
+    """A load that keeps failing (its audit table is gone) exhausts the step retries and Dagster's run
+    retries; its file turns `failed`; once the fault is repaired, the recovery sensor's attempt 2 loads it."""
+    import psycopg
+
+    key = f"crm/customers/dt={DAY}/failing.json"
+    before = {run_id for run_id, _ in dagster_runs(stack, "load_customers")}
+
+    def state() -> str:
+        listing = cli(stack, "pipeline", "status", "files", "--dataset", "customers", "--date", DAY).stdout
+        return next((row for row in listing.splitlines() if key in row), "")
+
+    with psycopg.connect(stack["PIPELINE_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("ALTER TABLE ops.load_audit RENAME TO load_audit_gone")
+        try:
+            client(stack, "s3").put_object(Bucket=stack["PIPELINE_RAW_BUCKET"], Key=key, Body=customers("FAIL", 10))
+            wait_for(lambda: state().startswith("failed"), timeout=480, interval=3,
+                     what="the failing load's file to be marked failed")
+        finally:
+            conn.execute("ALTER TABLE ops.load_audit_gone RENAME TO load_audit")
+    t0 = time.monotonic()
+    print("after the failures:", state())
+    wait_for(lambda: state().startswith("loaded"), timeout=600, interval=5, what="attempt 2 to load the file")
+    runs = wait_for(lambda: finished_runs(stack, before), timeout=300, what="the load runs to finish")
+    attempts = dict(attempt_tags(stack, [r for r, _ in runs]))
+    print(f"failed load loaded {round(time.monotonic() - t0)} s after the repair; runs (attempt, status): "
+          f"{[(attempts[r], s) for r, s in runs]}")
+    assert [(attempts[r], s) for r, s in runs] == [("1", "FAILURE")] * 3 + [("2", "SUCCESS")]  # run + 2 run retries
+    assert audit(stack, key) == [("loaded", 10, 10)]
+    assert sql(stack, "SELECT count(*) FROM warehouse.customers WHERE customer_id LIKE 'FAIL-%%'") == [(10,)]
+
+
+def attempt_tags(stack, run_ids: list[str]) -> list[tuple]:
+    with __import__("psycopg").connect(stack["PIPELINE_DAGSTER_DATABASE_URL"]) as conn:
+        return conn.execute("SELECT run_id, value FROM run_tags WHERE key = 'pipeline/attempt' AND run_id = ANY(%s)",
+                            (run_ids,)).fetchall()
