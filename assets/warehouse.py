@@ -32,6 +32,7 @@ from dagster_aws.s3 import S3Resource
 
 from pipeline_defs.batch.audit import partition_audit
 from assets.blocking import stop_if_blocked
+from assets.freshness import DEADLINE_CRON
 from pipeline_defs.batch.checks import audited_valid_rows, orphans, references_of, staged_duplicates
 from pipeline_defs.batch.load import load_partition
 from pipeline_defs.contract_metadata import table_schema
@@ -104,7 +105,7 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
             metadata={"dagster/column_schema": table_schema(contract, table),
                       "dagster/table_name": f"warehouse.{table}"},
             automation_condition=AutomationCondition.eager(),
-            freshness_policy=FreshnessPolicy.cron(deadline_cron="0 7 * * *", lower_bound_delta=timedelta(hours=24)),
+            freshness_policy=FreshnessPolicy.cron(deadline_cron=DEADLINE_CRON, lower_bound_delta=timedelta(hours=24)),
         )
         for table, _ in _tables(contract)
     ]
