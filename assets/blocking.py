@@ -19,7 +19,7 @@ def stop_if_blocked(specs: Iterable[AssetCheckSpec], results: Iterable[AssetChec
         return
     lines = [f"{r.asset_key.to_user_string()} {r.check_name}: {r.description or 'failed'}" for r in failed]
     raise Failure(
-        description=f"blocking check failed — {consequence}:\n" + "\n".join(lines),
+        description=f"blocking check failed — {consequence}: " + "; ".join(lines),  # one line: the alert's
         metadata={"failed_checks": MetadataValue.json({
             f"{r.asset_key.to_user_string()}:{r.check_name}": r.description for r in failed})},
         allow_retries=False,  # the same data fails the same way: retrying only delays the alert

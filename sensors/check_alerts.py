@@ -2,8 +2,9 @@
 the monitored asset checks (the warehouse freshness checks of ``assets/freshness.py``), one per tick.
 
 Their runs succeed when a check fails, so ``sensors/alerts.py`` (failed runs) does not see them; blocking
-checks fail their run and are alerted there. The cursor keeps, per check, the last evaluation seen,
-so each failure is alerted once; an alert that cannot be sent is retried on the next tick.
+checks fail their run and are alerted there. The cursor keeps, per check, the last evaluation seen and
+the partition it failed on, so each missing partition is alerted once (the checks also run in every
+load run); an alert that cannot be sent is retried on the next tick.
 """
 
 import json
@@ -43,17 +44,23 @@ def _shown(value) -> str:
         description="Publishes an SNS alert to the alerts topic when a warehouse freshness check fails.")
 def check_failure_alert_sensor(context: SensorEvaluationContext, sns: SNSResource):
     settings = get_settings()
-    seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    # per check: the last evaluation seen, and what it was failing on (a re-evaluation that fails on
+    # the same partition, e.g. in every load run of a backfill, is not alerted again)
+    seen: dict[str, dict] = json.loads(context.cursor) if context.cursor else {}
     latest, failures = {}, []
     for key in MONITORED:
         record = context.instance.get_latest_asset_check_evaluation_record(key)
         evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
-        if not isinstance(evaluation, AssetCheckEvaluation) or record.id <= seen.get(key.to_user_string(), 0):
+        before = seen.get(key.to_user_string(), {})
+        if not isinstance(evaluation, AssetCheckEvaluation) or record.id <= before.get("id", 0):
             continue  # never evaluated, still running (planned), or already seen
-        latest[key.to_user_string()] = record.id
+        metadata = {k: _shown(v) for k, v in evaluation.metadata.items() if not k.startswith("dagster/")}
+        failing = None
         if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
-            failures.append((key, evaluation.description, {k: _shown(v) for k, v in evaluation.metadata.items()
-                                                           if not k.startswith("dagster/")}))
+            failing = metadata.get("partition", evaluation.description or "failed")
+            if failing != before.get("failing"):
+                failures.append((key, evaluation.description, metadata))
+        latest[key.to_user_string()] = {"id": record.id, "failing": failing}
     if failures:
         subject, body = check_failure_message(failures, settings.dagster_url)
         try:

@@ -31,8 +31,9 @@ def run(settings, *keys: AssetKey, day: date = DAY):
 
 
 def failure_messages(result) -> list[str]:
-    return [event.step_failure_data.user_failure_data.description for event in result.all_events
-            if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data.user_failure_data]
+    """The first line of each step failure: what the run shows and the run-failure alert sends."""
+    return [event.step_failure_data.error.message.strip().splitlines()[0] for event in result.all_events
+            if event.event_type == DagsterEventType.STEP_FAILURE]
 
 
 def evaluations(result) -> dict[tuple[str, str], object]:
