@@ -8,9 +8,10 @@ load run); an alert that cannot be sent is retried on the next tick.
 """
 
 import json
+from datetime import datetime, timezone
 
 from dagster import (AssetCheckEvaluation, AssetCheckKey, AssetCheckSeverity, DefaultSensorStatus,
-                     SensorEvaluationContext, SkipReason, sensor)
+                     SensorEvaluationContext, SkipReason, TimestampMetadataValue, sensor)
 
 from assets.freshness import warehouse_freshness
 from pipeline_defs.aws import topic_arn
@@ -37,6 +38,8 @@ def check_failure_message(failures: list[tuple[AssetCheckKey, str | None, dict]]
 
 
 def _shown(value) -> str:
+    if isinstance(value, TimestampMetadataValue):
+        return datetime.fromtimestamp(value.value, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return str(getattr(value, "value", value))
 
 

@@ -4,7 +4,7 @@ topic (its local inbox queue) once. A real Dagster instance, the real check job,
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -78,6 +78,7 @@ def test_a_missing_day_fails_its_check_and_alerts_once(provisioned, instance):
     assert alert["Subject"] == f"data-pipeline: 1 check(s) failed: {ORDERS} freshness"
     assert f"Check:     {ORDERS} freshness" in alert["Message"]
     assert f"Reason:    partition {day} is not loaded; it was due by" in alert["Message"]
+    assert f"deadline:  {day + timedelta(days=1)} 07:00 UTC" in alert["Message"]
     assert tick(provisioned, instance, cursor) == cursor and alerts(provisioned) == []  # alerted once
     run_checks(provisioned, instance)  # failing again on the same day (as in every load run of a backfill)
     cursor = tick(provisioned, instance, cursor)
