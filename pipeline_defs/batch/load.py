@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Generator, Iterator
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
@@ -158,22 +159,28 @@ def _replace_children(cur, contract: Contract, table: str, stage: sql.Identifier
 
 
 def load_partition(conn, s3, processed_bucket: str, contract: Contract, partition: date,
-                   run_id: str | None = None) -> list[TableLoad]:
-    """Merge the partition's lake files into the warehouse in one transaction."""
-    results: list[TableLoad] = []
-    with conn.transaction(), conn.cursor() as cur:
-        main_names = columns(contract) + list(LINEAGE_COLUMNS)
-        stage, staged = _stage(cur, contract.table, main_names,
-                               read_partition(s3, processed_bucket, contract.table, partition))
-        main = TableLoad(contract.table, staged=staged)
-        _merge_main(cur, contract, stage, main_names, main)
-        results.append(main)
+                   run_id: str | None = None, gate=None) -> list[TableLoad] | None:
+    """Merge the partition's lake files into the warehouse in one transaction.
+
+    Every table is staged first; ``gate(cur, {table: (staging table, rows)})`` then sees them before
+    anything is merged, and when it returns False the transaction rolls back and None is returned."""
+    tables = [contract.table, *(child.table for child in contract.children)]
+    with conn.transaction() as tx, conn.cursor() as cur:
+        staged = {}
+        for table in tables:
+            names = columns(contract, table) + list(LINEAGE_COLUMNS)
+            staged[table] = (*_stage(cur, table, names, read_partition(s3, processed_bucket, table, partition)), names)
+        if gate is not None and not gate(cur, {table: (stage, rows) for table, (stage, rows, _) in staged.items()}):
+            raise psycopg.Rollback(tx)
+        stage, rows, names = staged[contract.table]
+        main = TableLoad(contract.table, staged=rows)
+        _merge_main(cur, contract, stage, names, main)
+        results = [main]
         for child in contract.children:
-            names = columns(contract, child.table) + list(LINEAGE_COLUMNS)
-            child_stage, child_staged = _stage(cur, child.table, names,
-                                               read_partition(s3, processed_bucket, child.table, partition))
-            load = TableLoad(child.table, staged=child_staged)
-            _replace_children(cur, contract, child.table, child_stage, names, load)
+            stage, rows, names = staged[child.table]
+            load = TableLoad(child.table, staged=rows)
+            _replace_children(cur, contract, child.table, stage, names, load)
             results.append(load)
         audit.mark_loaded(cur, contract.name, partition, run_id)
-    return results
+        return results
+    return None  # reached only when the gate rolled the transaction back

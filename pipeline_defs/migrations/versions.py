@@ -198,6 +198,26 @@ def _0008_partition_stats(conn: psycopg.Connection) -> None:
     partition_stats.rebuild(conn)
 
 
+def _0009_rollup_coverage(conn: psycopg.Connection) -> None:
+    """Which warehouse loads the sales rollups have absorbed (see :mod:`pipeline_defs.rollups`): the view
+    ``analytics.rollup_loads`` fingerprints each rolled-up dataset-partition's loads, and every refresh
+    records the fingerprints it covers in ``analytics.rollup_coverage``. Rebuilt once, so all is covered."""
+    from pipeline_defs import rollups
+
+    conn.execute(sql.SQL("""CREATE VIEW analytics.rollup_loads AS
+        SELECT dataset, partition_date, max(processed_at) AS loaded_at,
+               md5(string_agg(source_key || '@' || extract(epoch FROM processed_at)::text, ',' ORDER BY source_key))
+                   AS loads
+        FROM ops.load_audit WHERE status = 'loaded' AND dataset IN ({datasets})
+        GROUP BY dataset, partition_date""").format(
+        datasets=sql.SQL(", ").join(sql.Literal(d) for d in rollups.ROLLED_UP_DATASETS)))
+    conn.execute("""CREATE TABLE analytics.rollup_coverage (
+        dataset text NOT NULL, partition_date date NOT NULL, loads text NOT NULL, refreshed_at timestamptz NOT NULL,
+        PRIMARY KEY (dataset, partition_date))""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    rollups.rebuild(conn)
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
@@ -207,4 +227,5 @@ MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0006_integrity_indexes", _0006_integrity_indexes),
     ("0007_customer_matching", _0007_customer_matching),
     ("0008_partition_stats", _0008_partition_stats),
+    ("0009_rollup_coverage", _0009_rollup_coverage),
 ]
