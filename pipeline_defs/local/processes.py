@@ -35,6 +35,21 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def moto_answers(url: str, timeout: float = 2.0) -> bool:
+    """moto serves AWS calls: STS GetCallerIdentity, a call that touches no stored data. (moto's
+    ``/moto-api/data.json`` serialises every store and answers 500 after any multipart upload.)"""
+    request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+        url, data=b"Action=GetCallerIdentity&Version=2011-06-15", method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/sts/aws4_request, "
+                             "SignedHeaders=host, Signature=0"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status == 200 and b"GetCallerIdentityResult" in response.read()
+    except OSError:
+        return False
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline_defs.local.postgres import LocalPostgres, PostgresError
-from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, port_open
+from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, moto_answers, port_open
 from pipeline_defs.settings import PROJECT_ROOT, Settings
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -79,7 +79,7 @@ class LocalStack:
         port = self.settings.ports.moto
         return ManagedProcess(
             name="moto", argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port=port,
-            state_dir=self.settings.local_dir, ready=lambda: http_ok(f"{self.moto_url}/moto-api/data.json"),
+            state_dir=self.settings.local_dir, ready=lambda: moto_answers(self.moto_url),
         )
 
     def dagster(self) -> ManagedProcess:

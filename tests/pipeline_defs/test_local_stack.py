@@ -147,3 +147,33 @@ def test_local_instance_config_queues_one_load_per_partition():
     result = process_config(resolve_to_config_type(QueuedRunCoordinator.config_type()), coordinator["config"])
     assert result.success, result.errors
     assert coordinator["config"]["tag_concurrency_limits"][0]["key"] == "pipeline/load"
+
+
+def test_moto_stays_healthy_after_a_multipart_upload(tmp_path):
+    """moto's /moto-api/data.json answers 500 once a multipart upload exists; the stack's probe must not."""
+    import boto3
+    import urllib.error
+    import urllib.request
+
+    from pipeline_defs.local.stack import LocalStack
+    from pipeline_defs.settings import LocalPorts, Settings
+
+    stack = LocalStack(Settings(local_dir=tmp_path, ports=LocalPorts(moto=free_port())))
+    moto = stack.moto()
+    assert moto.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=stack.moto_url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="lake")
+        upload = s3.create_multipart_upload(Bucket="lake", Key="part-00000.parquet")["UploadId"]
+        part = s3.upload_part(Bucket="lake", Key="part-00000.parquet", UploadId=upload, PartNumber=1,
+                              Body=b"x" * (5 * 1024 * 1024))
+        s3.complete_multipart_upload(Bucket="lake", Key="part-00000.parquet", UploadId=upload,
+                                     MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+        with pytest.raises(urllib.error.HTTPError, match="500"):  # the old probe's answer now
+            urllib.request.urlopen(f"{stack.moto_url}/moto-api/data.json", timeout=10)
+        assert moto.ready()
+        assert moto.start() is False  # `up` again: "already running", not "running but not answering"
+        assert ("moto", "up", stack.moto_url) in stack.status()
+    finally:
+        moto.stop()
