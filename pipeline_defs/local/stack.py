@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pipeline_defs.local import record
+from pipeline_defs.local.members import STACK_MARK, descendants, describe, members, port_holder, terminate
 from pipeline_defs.local.postgres import LocalPostgres, PostgresError
 from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, moto_answers, port_open
 from pipeline_defs.settings import PROJECT_ROOT, Settings
@@ -80,6 +82,7 @@ class LocalStack:
         return ManagedProcess(
             name="moto", argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port=port,
             state_dir=self.settings.local_dir, ready=lambda: moto_answers(self.moto_url),
+            env={STACK_MARK: str(self.settings.local_dir)},
         )
 
     def dagster(self) -> ManagedProcess:
@@ -139,6 +142,8 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.settings.aws_region,
             **FAKE_CREDENTIALS,
             "PIPELINE_LOCAL_DIR": str(self.settings.local_dir),
+            **{var: str(getattr(self.settings.ports, part)) for part, var in record.PORT_VARS.items()},
+            "PATH": venv_path(),
             "PIPELINE_API_URL": f"http://127.0.0.1:{self.settings.ports.gateway}",
             "PIPELINE_ANALYTICS_DB_SECRET_ID": f"{self.settings.names.db_secret_id}-readonly",  # local/analytics.py
             "PIPELINE_DAGSTER_URL": self.dagster_url,
@@ -155,7 +160,7 @@ class LocalStack:
         secret, exactly as on AWS, unless the user gave PIPELINE_DATABASE_URL. The venv is
         activated so `dg` finds the project's interpreter."""
         venv = Path(sys.executable).parent.parent
-        env = {**self.env(), "VIRTUAL_ENV": str(venv)}
+        env = {**self.env(), "VIRTUAL_ENV": str(venv), STACK_MARK: str(self.settings.local_dir)}
         if not self.external_database:
             env.pop("PIPELINE_DATABASE_URL", None)
         return env
@@ -171,10 +176,23 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print) -> list[str]:
-        """Start what is not running; returns the names of the parts started now."""
-        started: list[str] = []
+    def parts(self) -> list[ManagedProcess]:
+        return [self.moto(), self.gateway(), self.poller(), self.dagster()]
+
+    def known_pids(self) -> list[int]:
+        """The recorded parts and their children: what is not a stray."""
+        pids = [pid for part in self.parts() if (pid := part.pid())]
+        return pids + [child for pid in pids for child in descendants(pid)]
+
+    def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print, owner: int | None = None,
+           started: list[str] | None = None) -> list[str]:
+        """Start what is not running; returns the names of the parts started now (also appended to
+        ``started`` as they start). ``owner`` is the PID of the `up --foreground` process that stops
+        the stack when it ends."""
+        started = [] if started is None else started
         self.settings.local_dir.mkdir(parents=True, exist_ok=True)
+        record.claim(self.settings, self.known_pids())
+        record.write(self.settings, owner=owner, started=[])
         if self.external_database:
             say(f"postgres: using PIPELINE_DATABASE_URL ({self.database_url().split('@')[-1]})")
         else:
@@ -186,7 +204,9 @@ class LocalStack:
                     say(f"postgres: already running on 127.0.0.1:{pg.port}")
                 else:
                     if port_open(pg.port):
-                        raise StackError(f"port {pg.port} for postgres is already in use by another process; "
+                        holder = port_holder(pg.port)
+                        who = describe(holder) if holder else "another process"
+                        raise StackError(f"port {pg.port} for postgres is already in use by {who}; "
                                          "stop it or set PIPELINE_PG_PORT")
                     pg.start()
                     started.append("postgres")
@@ -203,27 +223,29 @@ class LocalStack:
             say(f"moto: already running on {self.moto_url}")
         self._provision(say)
         self._migrate(say)
-        started += self._start_hot_path(say)
+        self._start_hot_path(say, started)
         if seed_days:
             self._seed(seed_days, say)
         if dagster:
             dagster_process = self.dagster()
-            self.dagster_home.mkdir(parents=True, exist_ok=True)
-            (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+            self.write_instance_config()
             say("dagster: starting (webserver, daemon, code server)…")
             if dagster_process.start():
                 started.append("dagster")
                 say(f"dagster: UI on {self.dagster_url}")
             else:
                 say(f"dagster: already running on {self.dagster_url}")
-        self._state_file().write_text(json.dumps({"started_at": time.time(), "started": started}))
+        record.write(self.settings, owner=owner, started=started)
         return started
 
-    def _start_hot_path(self, say: Say) -> list[str]:
+    def write_instance_config(self) -> None:
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+
+    def _start_hot_path(self, say: Say, started: list[str]) -> None:
         """The gateway and the Kinesis poller: API → ingest → Kinesis → stream processor."""
         from pipeline_defs.local.poller import heartbeat_file
 
-        started = []
         for part, where in ((self.gateway(), self.gateway_url),
                             (self.poller(), f"{self.settings.names.events_stream} → stream_processor")):
             if part.name == "poller" and not part.running():
@@ -233,7 +255,6 @@ class LocalStack:
                 say(f"{part.name}: started ({where})")
             else:
                 say(f"{part.name}: already running ({where})")
-        return started
 
     def _provision(self, say: Say) -> None:
         from pipeline_defs.local.provision import provision
@@ -263,9 +284,6 @@ class LocalStack:
         settings = self.aws_settings()
         summary = seed_raw_bucket(settings, days=days, say=say)
         say(f"seed: {summary}")
-
-    def _state_file(self) -> Path:
-        return self.settings.local_dir / "run" / "stack.json"
 
     def _moto_marker(self) -> Path:
         return self.settings.local_dir / "run" / "moto-contents.json"
@@ -321,11 +339,19 @@ class LocalStack:
                 raise StackError(str(exc)) from None
             if wipe:
                 pg.wipe()
+        strays = members(self.settings.local_dir)
+        if strays and only is None:
+            say(f"stopping leftovers of this stack: {', '.join(describe(pid) for pid in strays)}")
+            terminate(strays)
+            stopped.append("leftovers")
+        if only is None:
+            record.record_file(self.settings.local_dir).unlink(missing_ok=True)
         if wipe:
             self._moto_marker().unlink(missing_ok=True)
             say(f"wiped local state in {self.settings.local_dir}")
         for part in stopped:
-            say(f"{part}: stopped")
+            if part != "leftovers":
+                say(f"{part}: stopped")
         return stopped
 
     def status(self) -> list[tuple[str, str, str]]:
@@ -340,12 +366,28 @@ class LocalStack:
         moto = self.moto()
         rows.append(("moto", "up" if moto.running() and moto.ready() else "down", self.moto_url))
         dagster = self.dagster()
-        rows.append(("dagster", "up" if dagster.running() and dagster.ready() else "down", self.dagster_url))
+        if dagster.running() and dagster.ready():
+            rows.append(("dagster", "up", self.dagster_url))
+        elif port_open(self.settings.ports.dagster) and (holder := port_holder(self.settings.ports.dagster)):
+            rows.append(("dagster", "stray", f"{self.dagster_url} served by {describe(holder)}"))
+        else:
+            rows.append(("dagster", "down", self.dagster_url))
         gateway, poller = self.gateway(), self.poller()
         rows.append(("gateway", "up" if gateway.running() and gateway.ready() else "down", self.gateway_url))
         rows.append(("poller", "up" if poller.running() and poller.ready() else "down",
                      f"kinesis:{self.settings.names.events_stream} → stream_processor"))
+        known = self.known_pids()
+        rows += [("stray", "running", describe(pid)) for pid in members(self.settings.local_dir) if pid not in known]
         return rows
+
+
+def venv_path() -> str:
+    """PATH with this venv's bin/ first (dagster, dg, aws, pipeline), once."""
+    import os
+
+    venv_bin, current = str(Path(sys.executable).parent), os.environ.get("PATH", "")
+    parts = [p for p in current.split(os.pathsep) if p and p != venv_bin]
+    return os.pathsep.join([venv_bin, *parts])
 
 
 def format_env(env: dict[str, str]) -> str:
