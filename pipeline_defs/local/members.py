@@ -80,12 +80,13 @@ def port_holder(port: int) -> int | None:
 def describe(pid: int) -> str:
     """``pid 123 (moto_server -H 127.0.0.1 -p 4566)`` — what a user needs to find and stop it."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        command = " ".join(Path(argv[0].decode()).name if i == 0 else a.decode(errors="replace")
-                           for i, a in enumerate(argv) if a)
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     except OSError:
-        command = "?"
-    return f"pid {pid} ({command[:100]})"
+        argv = []
+    if len(argv) > 1 and Path(argv[0]).name.startswith("python") and argv[1].startswith("/"):
+        argv = argv[1:]  # a console script: name the script, not the interpreter
+    command = " ".join([Path(argv[0]).name, *argv[1:]]) if argv else "?"
+    return f"pid {pid} ({' '.join(command.split())[:100]})"
 
 
 def descendants(pid: int) -> list[int]:

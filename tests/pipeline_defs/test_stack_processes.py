@@ -1,0 +1,102 @@
+"""One owner for every process: signals to `pipeline local up --foreground` leave nothing running, a
+second stack on the same state dir is refused with the holder's PID, and the running stack is found
+from a shell that knows only its state dir. Real processes throughout (PostgreSQL, moto, Dagster)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline_defs.local.members import members, pid_alive
+from tests.conftest import exported, free_port
+from tests.pipeline_defs.test_local_stack import PIPELINE, run, stack_env  # noqa: F401  (fixture)
+
+
+def _postmaster(state: Path) -> int:
+    return int((state / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("sig, dagster", [(signal.SIGTERM, False), (signal.SIGHUP, True)], ids=["term", "hup-dagster"])
+def test_a_stop_signal_to_the_foreground_stack_leaves_no_process(stack_env, sig, dagster):  # noqa: F811
+    state = Path(stack_env["PIPELINE_LOCAL_DIR"])
+    argv = [PIPELINE, "local", "up", "--foreground"] + ([] if dagster else ["--no-dagster"])
+    owner = subprocess.Popen(argv, env=stack_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in owner.stdout:  # the console: endpoints, then the next steps once everything answers
+        lines.append(line)
+        if "local env)\"" in line:
+            break
+    assert owner.poll() is None, "".join(lines)
+    console = "".join(lines)
+    assert f"Dagster UI   http://127.0.0.1:{stack_env['PIPELINE_DAGSTER_PORT']}" in console
+    parts = members(state) + [_postmaster(state)]
+    assert len(parts) >= 3 + (3 if dagster else 0), parts  # moto, gateway, poller (+ dg dev, webserver, daemon…)
+
+    owner.send_signal(sig)
+    rest = owner.communicate(timeout=120)[0]
+    assert owner.returncode == 0, rest
+    assert "stopping what `make dev` started" in rest
+    assert [pid for pid in parts if pid_alive(pid)] == [] and members(state) == []
+    assert not (state / "stack.json").exists()
+    status = run(stack_env, "local", "status")
+    assert status.returncode == 3 and " up " not in status.stdout, status.stdout
+
+
+def test_a_second_stack_on_the_same_state_dir_is_refused_with_the_holders_pid(stack_env):  # noqa: F811
+    state = Path(stack_env["PIPELINE_LOCAL_DIR"])
+    first = run(stack_env, "local", "up", "--no-dagster")
+    assert first.returncode == 0, first.stderr
+    moto_pid = int((state / "run" / "moto.pid").read_text())
+
+    other_ports = {**stack_env, "PIPELINE_MOTO_PORT": str(free_port()), "PIPELINE_PG_PORT": str(free_port()),
+                   "PIPELINE_GATEWAY_PORT": str(free_port()), "PIPELINE_DAGSTER_PORT": str(free_port())}
+    second = run(other_ports, "local", "up", "--no-dagster")
+    assert second.returncode == 1
+    (line,) = second.stderr.strip().splitlines()
+    assert f"state dir {state} is held by a running stack on other ports" in line
+    assert f"pid {moto_pid} (moto_server" in line and "pipeline local down" in line
+    second_foreground = run(other_ports, "local", "up", "--foreground", "--no-dagster")
+    assert second_foreground.returncode == 1 and f"pid {moto_pid}" in second_foreground.stderr
+    assert pid_alive(moto_pid)  # refusing touched nothing of the first stack
+
+    # a shell that knows only the state dir finds the running stack's ports
+    bare = {k: v for k, v in stack_env.items() if not k.endswith("_PORT")}
+    status = run(bare, "local", "status")
+    assert status.returncode == 0, status.stdout
+    assert f"http://127.0.0.1:{stack_env['PIPELINE_MOTO_PORT']}" in status.stdout
+    env = exported(run(bare, "local", "env").stdout)
+    assert env["PIPELINE_MOTO_PORT"] == stack_env["PIPELINE_MOTO_PORT"]
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    queues = run(bare, "aws", "sqs", "list-queues")
+    assert queues.returncode == 0 and "pipeline-uploads" in queues.stdout, queues.stderr
+
+    # a leftover of this stack that no PID file knows (an orphaned daemon) blocks `up` and is stopped by `down`
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                             env={**stack_env, "PIPELINE_STACK_DIR": str(state)}, start_new_session=True)
+    try:
+        _wait(lambda: stray.pid in members(state), 10, "the stray to be visible")
+        again = run(stack_env, "local", "up", "--no-dagster")
+        assert again.returncode == 1 and f"pid {stray.pid} (python" in again.stderr, again.stderr
+        assert f"stray     running   pid {stray.pid}" in run(bare, "local", "status").stdout
+        down = run(bare, "local", "down")
+        assert down.returncode == 0 and f"pid {stray.pid}" in down.stdout
+        stray.wait(timeout=30)
+        assert not pid_alive(moto_pid) and members(state) == []
+    finally:
+        if stray.poll() is None:
+            stray.kill()
