@@ -18,7 +18,10 @@ from pathlib import Path
 from pipeline_defs.local import record
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_RUN_EVENT = re.compile(r" - (?P<run>[0-9a-f]{8})[0-9a-f-]* - (?P<event>RUN_SUCCESS|RUN_FAILURE|RUN_CANCELED) - (?P<text>.*)")
+# dagster/_core/log_manager.py: "<time> - dagster - <LEVEL> - <job> - <run id> - [<pid> - ]<EVENT> - <message>"
+_RUN_EVENT = re.compile(r" - (?P<job>\S+) - (?P<run>[0-9a-f]{8})[0-9a-f-]* - (?:\d+ - )?"
+                        r"(?P<event>RUN_SUCCESS|RUN_FAILURE|RUN_CANCELED) - (?P<text>.*)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _WARNING = re.compile(r" - (WARNING|ERROR|CRITICAL) - ")
 
 
@@ -39,10 +42,11 @@ def say(line: str) -> None:
 
 def console_line(line: str) -> str | None:
     """What the quiet console shows of a Dagster log line: run outcomes and warnings, else nothing."""
+    line = _ANSI.sub("", line)
     event = _RUN_EVENT.search(line)
     if event:
         outcome = {"RUN_SUCCESS": "succeeded", "RUN_FAILURE": "FAILED", "RUN_CANCELED": "canceled"}[event["event"]]
-        return f"run {event['run']} {outcome}: {event['text'].strip()}"
+        return f"run {event['run']} of {event['job']} {outcome}: {event['text'].strip()}"
     if _WARNING.search(line):
         return line.rstrip()
     return None

@@ -51,6 +51,8 @@ def test_a_stop_signal_to_the_foreground_stack_leaves_no_process(stack_env, sig,
     rest = owner.communicate(timeout=120)[0]
     assert owner.returncode == 0, rest
     assert "stopping what `make dev` started" in rest
+    for chatter in (" - DEBUG - ", " - INFO - "):  # the quiet console: Dagster's chatter stays in the log
+        assert chatter not in console + rest
     assert [pid for pid in parts if pid_alive(pid)] == [] and members(state) == []
     assert not (state / "stack.json").exists()
     status = run(stack_env, "local", "status")
@@ -100,3 +102,25 @@ def test_a_second_stack_on_the_same_state_dir_is_refused_with_the_holders_pid(st
     finally:
         if stray.poll() is None:
             stray.kill()
+
+
+def test_the_quiet_console_keeps_run_outcomes_and_warnings_only():
+    from pipeline_defs.local.foreground import console_line
+
+    run_id = "5f3e1c2a-0b1d-4c6e-9a8f-123456789abc"
+    log = [
+        f'2026-11-27 18:30:00 +0000 - dagster - DEBUG - load_orders - {run_id} - 4242 - RUN_SUCCESS - '
+        'Finished execution of run for "load_orders".',
+        f"2026-11-27 18:30:01 +0000 - dagster - \x1b[31mERROR\x1b[0m - load_customers - {run_id} - 4243 - "
+        'RUN_FAILURE - Execution of run for "load_customers" failed. Steps failed: [\'validated__customers\'].',
+        f"2026-11-27 18:30:02 +0000 - dagster - DEBUG - load_orders - {run_id} - 4242 - raw__orders - STEP_START",
+        "2026-11-27 18:30:03 +0000 - dagster.daemon.SensorDaemon - INFO - Checking for new runs for sensor",
+        "2026-11-27 18:30:04 +0000 - dagster.daemon.SensorDaemon - WARNING - sqs_upload_sensor: queue unavailable",
+    ]
+    assert [console_line(line) for line in log] == [
+        'run 5f3e1c2a of load_orders succeeded: Finished execution of run for "load_orders".',
+        "run 5f3e1c2a of load_customers FAILED: Execution of run for \"load_customers\" failed. "
+        "Steps failed: ['validated__customers'].",
+        None, None,
+        "2026-11-27 18:30:04 +0000 - dagster.daemon.SensorDaemon - WARNING - sqs_upload_sensor: queue unavailable",
+    ]
