@@ -7,8 +7,8 @@ the variables that point ``aws``, ``psql``, boto3 and Dagster at it.
 
 from __future__ import annotations
 
-import json
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -216,12 +216,14 @@ class LocalStack:
 
         moto = self.moto()
         if moto.start():
+            from pipeline_defs.local.snapshot import restore
+
             started.append("moto")
             say(f"moto: started on {self.moto_url}")
-            self._warn_lost_state(say)
+            restore(self.aws_settings(), lambda: self._provision(say), say)
         else:
             say(f"moto: already running on {self.moto_url}")
-        self._provision(say)
+            self._provision(say)
         self._migrate(say)
         self._start_hot_path(say, started)
         if seed_days:
@@ -285,36 +287,19 @@ class LocalStack:
         summary = seed_raw_bucket(settings, days=days, say=say)
         say(f"seed: {summary}")
 
-    def _moto_marker(self) -> Path:
-        return self.settings.local_dir / "run" / "moto-contents.json"
+    def _snapshot(self, say: Say) -> None:
+        """moto keeps nothing: snapshot the AWS side for the next `up` (local/snapshot.py)."""
+        from pipeline_defs.local.snapshot import snapshot_dir, take
 
-    def _warn_lost_state(self, say: Say) -> None:
-        marker = self._moto_marker()
-        if marker.exists():
-            lost = json.loads(marker.read_text())
-            say(f"moto: restarted — moto keeps nothing across restarts, so the previous AWS state is gone "
-                f"({lost.get('objects', '?')} S3 objects, {lost.get('items', '?')} DynamoDB items); "
-                "re-provisioning; run `pipeline seed` to reload sample data")
-            marker.unlink()
-
-    def _record_moto_contents(self) -> None:
-        """Count what moto holds before it stops, so the next `up` can say what was lost."""
-        from pipeline_defs.aws import client
-
-        settings = self.aws_settings()
+        started = time.monotonic()
         try:
-            s3, ddb = client("s3", settings), client("dynamodb", settings)
-            objects = sum(
-                page.get("KeyCount", 0)
-                for bucket in s3.list_buckets().get("Buckets", [])
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
-            )
-            items = sum(ddb.describe_table(TableName=t)["Table"].get("ItemCount", 0)
-                        for t in ddb.list_tables().get("TableNames", []))
-        except Exception:  # a failing count must never block `down`
+            kept = take(self.aws_settings())
+        except Exception as exc:  # never block `down`; say exactly what is lost
+            say(f"aws: snapshot failed ({type(exc).__name__}: {exc}); the next `up` starts moto empty — "
+                "rebuild the raw uploads with `pipeline seed`")
             return
-        self._moto_marker().parent.mkdir(parents=True, exist_ok=True)
-        self._moto_marker().write_text(json.dumps({"objects": objects, "items": items}))
+        say(f"aws: kept {kept['objects']} S3 objects, {kept['items']} DynamoDB items and {kept['messages']} "
+            f"queued messages in {snapshot_dir(self.settings)} ({time.monotonic() - started:.1f}s)")
 
     def down(self, *, wipe: bool = False, only: list[str] | None = None, say: Say = print) -> list[str]:
         """Stop the parts (all, or ``only`` those named); returns what was stopped."""
@@ -326,7 +311,7 @@ class LocalStack:
         moto = self.moto()
         if "moto" in wanted and moto.running():
             if not wipe:
-                self._record_moto_contents()
+                self._snapshot(say)
             moto.stop()
             stopped.append("moto")
         if "postgres" in wanted and not self.external_database:
@@ -347,7 +332,10 @@ class LocalStack:
         if only is None:
             record.record_file(self.settings.local_dir).unlink(missing_ok=True)
         if wipe:
-            self._moto_marker().unlink(missing_ok=True)
+            from pipeline_defs.local.snapshot import snapshot_dir
+
+            for folder in (snapshot_dir(self.settings), snapshot_dir(self.settings).with_suffix(".restored")):
+                shutil.rmtree(folder, ignore_errors=True)
             say(f"wiped local state in {self.settings.local_dir}")
         for part in stopped:
             if part != "leftovers":

@@ -77,10 +77,10 @@ def test_up_env_status_down(stack_env):
     assert "moto: stopped" in down.stdout and "postgres: stopped" in down.stdout
     assert run(stack_env, "local", "status").returncode == 3
 
-    # moto keeps nothing across restarts: the next `up` says so and re-provisions
+    # moto keeps nothing across restarts: `down` snapshotted it, the next `up` restores and says what
     back = run(stack_env, "local", "up", "--no-dagster")
     assert back.returncode == 0, back.stderr
-    assert "previous AWS state is gone" in back.stdout
+    assert "aws: restored" in back.stdout and "not kept: older object versions" in back.stdout
     assert "migrations: up to date" in back.stdout
 
 

@@ -4,12 +4,14 @@ from a shell that knows only its state dir. Real processes throughout (PostgreSQ
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -124,3 +126,39 @@ def test_the_quiet_console_keeps_run_outcomes_and_warnings_only():
         None, None,
         "2026-11-27 18:30:04 +0000 - dagster.daemon.SensorDaemon - WARNING - sqs_upload_sensor: queue unavailable",
     ]
+
+
+def test_a_restart_keeps_uploads_lake_state_and_queued_messages(stack_env):  # noqa: F811
+    import boto3
+
+    assert run(stack_env, "local", "up", "--no-dagster").returncode == 0
+    env = exported(run(stack_env, "local", "env").stdout)
+    names = {k: env[k] for k in ("PIPELINE_RAW_BUCKET", "PIPELINE_PROCESSED_BUCKET", "PIPELINE_STATE_TABLE",
+                                 "PIPELINE_UPLOADS_QUEUE")}
+    aws = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+               aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    s3, ddb, sqs = boto3.client("s3", **aws), boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
+    upload, lake = "erp/orders/dt=2026-11-20/orders.jsonl", "orders/dt=2026-11-20/part-00000.parquet"
+    s3.put_object(Bucket=names["PIPELINE_RAW_BUCKET"], Key=upload, Body=b'{"order_id": "o1"}\n')
+    s3.put_object(Bucket=names["PIPELINE_PROCESSED_BUCKET"], Key=lake, Body=b"PAR1 lake partition",
+                  ContentType="application/vnd.apache.parquet")
+    state = {"pk": {"S": f"file#{upload}"}, "sk": {"S": "state"}, "status": {"S": "loaded"}}
+    ddb.put_item(TableName=names["PIPELINE_STATE_TABLE"], Item=state)
+    queue = sqs.get_queue_url(QueueName=names["PIPELINE_UPLOADS_QUEUE"])["QueueUrl"]
+
+    down = run(stack_env, "local", "down")
+    assert down.returncode == 0 and "aws: kept" in down.stdout, down.stdout
+    up = run(stack_env, "local", "up", "--no-dagster")
+    assert up.returncode == 0 and "aws: restored" in up.stdout, up.stdout + up.stderr
+
+    raw = s3.get_object(Bucket=names["PIPELINE_RAW_BUCKET"], Key=upload)
+    assert raw["Body"].read() == b'{"order_id": "o1"}\n'
+    parquet = s3.get_object(Bucket=names["PIPELINE_PROCESSED_BUCKET"], Key=lake)
+    assert parquet["Body"].read() == b"PAR1 lake partition" and parquet["ContentType"] == "application/vnd.apache.parquet"
+    assert s3.get_bucket_versioning(Bucket=names["PIPELINE_RAW_BUCKET"])["Status"] == "Enabled"
+    assert ddb.get_item(TableName=names["PIPELINE_STATE_TABLE"], Key={"pk": state["pk"], "sk": state["sk"]})["Item"] == state
+    bodies = []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in batch]
+    uploads = [unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in json.loads(b).get("Records", [])]
+    assert uploads == [upload]  # queued once: restoring the raw bucket queued nothing new
