@@ -33,20 +33,34 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def has_env(pid: int, name: str, value: str) -> bool:
+    try:
+        return f"{name}={value}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def members(state_dir: Path) -> list[int]:
     """Live processes marked as parts of the stack of ``state_dir`` (this process excluded)."""
-    wanted = f"{STACK_MARK}={Path(state_dir).resolve()}".encode()
+    mark = str(Path(state_dir).resolve())
+    return [pid for pid in _pids() if pid != os.getpid() and has_env(pid, STACK_MARK, mark) and pid_alive(pid)]
+
+
+def same_session(pid: int) -> list[int]:
+    """Every live process in ``pid``'s session (``dagster dev`` and the webserver, daemon and code
+    servers it started), ``pid`` included."""
+    try:
+        sid = os.getsid(pid)
+    except OSError:
+        return []
     found = []
-    for pid in _pids():
-        if pid == os.getpid():
-            continue
+    for other in _pids():
         try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            if os.getsid(other) == sid and pid_alive(other):
+                found.append(other)
         except OSError:
             continue
-        if wanted in environ.split(b"\0") and pid_alive(pid):
-            found.append(pid)
-    return sorted(found)
+    return found
 
 
 def port_holder(port: int) -> int | None:

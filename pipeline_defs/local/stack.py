@@ -7,6 +7,7 @@ the variables that point ``aws``, ``psql``, boto3 and Dagster at it.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -16,7 +17,16 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline_defs.local import record
-from pipeline_defs.local.members import STACK_MARK, descendants, describe, members, port_holder, terminate
+from pipeline_defs.local.members import (
+    STACK_MARK,
+    descendants,
+    describe,
+    has_env,
+    members,
+    port_holder,
+    same_session,
+    terminate,
+)
 from pipeline_defs.local.postgres import LocalPostgres, PostgresError
 from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, moto_answers, port_open
 from pipeline_defs.settings import PROJECT_ROOT, Settings
@@ -180,9 +190,16 @@ class LocalStack:
         return [self.moto(), self.gateway(), self.poller(), self.dagster()]
 
     def known_pids(self) -> list[int]:
-        """The recorded parts and their children: what is not a stray."""
+        """The recorded parts, their children and anything in their sessions: what is not a stray."""
         pids = [pid for part in self.parts() if (pid := part.pid())]
-        return pids + [child for pid in pids for child in descendants(pid)]
+        known = pids + [child for pid in pids for child in descendants(pid)]
+        for pid in members(self.settings.local_dir):
+            try:
+                if os.getsid(pid) in pids:  # every part leads its own session (processes.py)
+                    known.append(pid)
+            except OSError:
+                pass
+        return known
 
     def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print, owner: int | None = None,
            started: list[str] | None = None) -> list[str]:
@@ -325,6 +342,10 @@ class LocalStack:
             if wipe:
                 pg.wipe()
         strays = members(self.settings.local_dir)
+        ui = port_holder(self.settings.ports.dagster)  # a Dagster UI of this state dir started without the mark
+        if (ui and ui not in strays and has_env(ui, "DAGSTER_HOME", str(self.dagster_home))
+                and os.getsid(ui) != os.getsid(0)):
+            strays += [pid for pid in same_session(ui) if pid not in strays and pid != os.getpid()]
         if strays and only is None:
             say(f"stopping leftovers of this stack: {', '.join(describe(pid) for pid in strays)}")
             terminate(strays)

@@ -162,3 +162,29 @@ def test_a_restart_keeps_uploads_lake_state_and_queued_messages(stack_env):  # n
         bodies += [m["Body"] for m in batch]
     uploads = [unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in json.loads(b).get("Records", [])]
     assert uploads == [upload]  # queued once: restoring the raw bucket queued nothing new
+
+
+def test_a_stray_dagster_without_pid_file_is_found_by_its_port_and_stopped(stack_env):  # noqa: F811
+    """A UI left by an earlier stack (no PID file, no mark): `status` names it, `down` stops its session."""
+    state, port = Path(stack_env["PIPELINE_LOCAL_DIR"]), int(stack_env["PIPELINE_DAGSTER_PORT"])
+    ui = ("import http.server, subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+          f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler).serve_forever()")
+    env = {k: v for k, v in stack_env.items()}
+    env["DAGSTER_HOME"] = str(state / "dagster")
+    stray = subprocess.Popen([sys.executable, "-c", ui], env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from pipeline_defs.local.members import port_holder, same_session
+
+        _wait(lambda: port_holder(port) == stray.pid, 20, "the stray UI to listen")
+        session = same_session(stray.pid)
+        assert len(session) == 2  # the "webserver" and its child (a daemon)
+        status = run(stack_env, "local", "status")
+        assert f"dagster   stray     http://127.0.0.1:{port} served by pid {stray.pid}" in status.stdout, status.stdout
+        down = run(stack_env, "local", "down")
+        assert down.returncode == 0 and f"pid {stray.pid}" in down.stdout, down.stdout + down.stderr
+        stray.wait(timeout=30)
+        assert [pid for pid in session if pid_alive(pid)] == []
+    finally:
+        if stray.poll() is None:
+            stray.kill()
