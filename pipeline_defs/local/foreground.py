@@ -83,7 +83,8 @@ def next_steps(stack) -> str:
         "",
         "next, in another terminal:",
         f'  eval "$({pipeline} local env)"',
-        f"  aws s3 cp orders.jsonl s3://{names.raw_bucket}/erp/orders/dt=$(date -u +%F)/   # then watch Runs in the UI",
+        """  echo '{"customer_id": "c1", "email": "ada@example.com", "country": "GB", "signup_date": "2026-11-20"}' \\""",
+        f"    | aws s3 cp - s3://{names.raw_bucket}/crm/customers/dt=$(date -u -d yesterday +%F)/first.jsonl   # then Runs in the UI",
         "",
         f"this console shows warnings and run outcomes; full logs in {stack.settings.local_dir / 'logs'}/ — "
         "Ctrl-C stops everything",
