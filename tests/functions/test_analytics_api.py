@@ -74,6 +74,7 @@ def test_large_results_go_to_s3_and_download_serves_only_them(seeded_api, monkey
     assert status == 200 and body["largeResult"] is True and body["sizeBytes"] > 2000
     bucket, key = body["s3Url"][len("s3://"):].split("/", 1)
     assert bucket == "pipeline-query-results" and key.startswith("results/")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in body["downloadUrl"]  # SigV4, what AWS expects
     stored = json.loads(requests.get(body["downloadUrl"], timeout=10).content)  # the presigned URL works
     assert stored["operation"] == "multi_dimensional_analytics" and stored["data"]["rows"]
     status, _, via_api = seeded_api.call("GET", body["downloadPath"])

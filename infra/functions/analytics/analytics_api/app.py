@@ -39,6 +39,7 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 app = APIGatewayRestResolver()
 _BOTO = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+_S3 = _BOTO.merge(BotoConfig(signature_version="s3v4"))  # presigned downloads: SigV4, not botocore's SigV2 default
 
 
 class Runtime:
@@ -56,7 +57,7 @@ class Runtime:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self._session.client(service, config=_BOTO)
+            self._clients[service] = self._session.client(service, config=_S3 if service == "s3" else _BOTO)
         return self._clients[service]
 
     @cached_property
