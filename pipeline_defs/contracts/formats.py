@@ -154,16 +154,26 @@ def _whole_json(binary: io.BufferedIOBase, limits: Limits) -> tuple[list | None,
     except orjson.JSONDecodeError:
         return None, data
     if isinstance(value, list):
-        records, outer = value, 1
+        records = value
     elif isinstance(value, dict) and isinstance(value.get("data"), list):
-        records, outer = value["data"], 2
+        records = value["data"]
     else:
         return None, data
-    if too_deep(data, limits.json_depth + outer):
-        raise FileRejected(TOO_DEEP, f"a record nests deeper than {limits.json_depth} levels")
-    if len(data) > limits.record_chars and max(map(len, map(orjson.dumps, records))) > limits.record_chars:
-        raise FileRejected(TOO_LARGE_RECORD, f"a record is longer than {limits.record_chars:,} characters")
+    _check_records(records, data, limits)
     return records, data
+
+
+def _check_records(records: list, data: bytes, limits: Limits) -> None:
+    """Record length and depth for the whole-file path, one record's JSON at a time (cheap counts
+    first): what the streaming path checks as it goes."""
+    depth, longest = limits.json_depth, limits.record_chars
+    if len(data) <= longest and data.count(b"[") + data.count(b"{") <= depth:
+        return
+    for text in map(orjson.dumps, records):
+        if len(text) > longest:
+            raise FileRejected(TOO_LARGE_RECORD, f"a record is longer than {longest:,} characters")
+        if text.count(b"[") + text.count(b"{") > depth and too_deep(text, depth):
+            raise FileRejected(TOO_DEEP, f"a record nests deeper than {depth} levels")
 
 
 # --- CSV ---------------------------------------------------------------------------------------
