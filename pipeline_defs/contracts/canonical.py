@@ -79,7 +79,15 @@ def raw_json(record) -> str:
     try:
         return json.dumps(record, ensure_ascii=False, default=_json_default)
     except (TypeError, ValueError, RecursionError):
-        return repr(record)
+        return _repr(record)
+
+
+def _repr(value) -> str:
+    """repr() that cannot fail (an int past Python's 4,300-digit limit makes it raise)."""
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} that cannot be shown>"
 
 
 def derive_id(record: dict) -> str:
@@ -88,5 +96,5 @@ def derive_id(record: dict) -> str:
         text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           default=_json_default)
     except (TypeError, ValueError, RecursionError):
-        text = repr(sorted(record.items(), key=repr))
+        text = _repr(sorted(record.items(), key=_repr))
     return str(uuid.uuid5(ID_NAMESPACE, text))

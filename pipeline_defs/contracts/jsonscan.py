@@ -12,7 +12,7 @@ import re
 from typing import Iterator
 
 from .canonical import FileRejected, MalformedRecord
-from .limits import TOO_DEEP, TOO_LARGE_RECORD, Limits, json_decoder, too_deep
+from .limits import TOO_DEEP, TOO_LARGE_RECORD, Limits, json_decoder, lone_surrogates, too_deep
 
 try:  # optional: the Lambda bundles may not carry it
     import orjson
@@ -31,6 +31,7 @@ class Scanner:
     def __init__(self, text: io.TextIOWrapper, limits: Limits):
         self.text, self.buf, self.pos, self.eof = text, "", 0, False
         self.dropped = 0  # characters before buf[0]: dropped + pos is the offset in the text
+        self.surrogates = False  # whether the last value holds a lone surrogate (limits.lone_surrogates)
         self.limits, self.decoder = limits, json_decoder(limits)
 
     def fill(self) -> bool:
@@ -69,6 +70,8 @@ class Scanner:
                 number = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if self.eof or (end < len(self.buf) and not (number and len(self.buf) - end < 64)):
                     self._check(end, outer)
+                    self.surrogates = lone_surrogates(value, self.buf[self.pos:end]) if (
+                        self.buf.find("\\ud", self.pos, end) >= 0 or self.buf.find("\\uD", self.pos, end) >= 0) else False
                     self.pos = end
                     return value
             except RecursionError:
@@ -138,7 +141,7 @@ def json_records(scan: Scanner, lines_only: bool) -> Iterator:
             _finish_object(scan)
             _expect_end(scan)
         else:  # JSON Lines whose first line we just read
-            yield head
+            yield _unstorable(head) if lone_surrogates(head) else head
             yield from _json_lines(scan, 1)
     else:
         raise FileRejected("malformed:json", f"starts with {first!r}")
@@ -150,7 +153,8 @@ def _array(scan: Scanner, outer: int) -> Iterator:
         scan.pos += 1
         return
     while True:
-        yield scan.value(outer)
+        value = scan.value(outer)
+        yield _unstorable(value) if scan.surrogates else value
         sep = scan.peek()
         scan.take("," if sep == "," else "]")
         if sep != ",":
@@ -213,7 +217,14 @@ def _json_lines(scan: Scanner, first_line: int) -> Iterator:
         try:
             yield orjson.loads(line) if orjson is not None else decoder.decode(line)
         except (ValueError, RecursionError):
-            try:  # orjson is stricter (NaN, huge integers): the standard parser decides
-                yield decoder.decode(line)
+            try:  # orjson is stricter (NaN, huge integers, lone surrogates): the standard parser decides
+                value = decoder.decode(line)
             except (ValueError, RecursionError):
                 yield MalformedRecord(line, number)
+                continue
+            yield MalformedRecord(line, number) if lone_surrogates(value, line) else value
+
+
+def _unstorable(value) -> MalformedRecord:
+    """A value with a lone surrogate: rejected as malformed:record, kept as ASCII-escaped JSON."""
+    return MalformedRecord(json.dumps(value, default=repr)[:PREVIEW_CHARS])

@@ -73,17 +73,35 @@ def json_decoder(limits: Limits) -> json.JSONDecoder:
     return json.JSONDecoder(parse_int=parse_int, parse_float=parse_float)
 
 
+def lone_surrogates(value, text: str | None = None) -> bool:
+    """Whether a decoded JSON value holds a lone UTF-16 surrogate (``"\\ud800"``): valid JSON, but no
+    storable text. ``text`` (the JSON it came from) makes the common case a substring search."""
+    if text is not None and "\\ud" not in text and "\\uD" not in text:
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False, default=repr).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
 class TooDeep(ValueError):
     """JSON text nests deeper than the limit (raised before the parser recurses)."""
 
 
 def loads(text: str | bytes, limits: Limits = DEFAULT_LIMITS):
-    """``json.loads`` within the limits: :class:`TooDeep`, or ``ValueError`` for bad JSON/encoding."""
+    """``json.loads`` within the limits: :class:`TooDeep`, or ``ValueError`` for bad JSON/encoding
+    (a lone surrogate escape included)."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
     if too_deep(text, limits.json_depth + 1):  # a body may be a list of records
         raise TooDeep(f"nested deeper than {limits.json_depth} levels")
     try:
-        return json_decoder(limits).decode(text)
+        value = json_decoder(limits).decode(text)
     except RecursionError:
         raise TooDeep("nested too deeply") from None
+    if lone_surrogates(value, text):
+        raise ValueError("a string holds a lone UTF-16 surrogate escape")
+    return value

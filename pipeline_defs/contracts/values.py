@@ -168,6 +168,8 @@ def _decimal(field, v):
         d = Decimal(v)
     else:
         raise Bad(INVALID)
+    if d and d.adjusted() >= 14:  # judged by its exponent: abs() of 1E+1000000 overflows the context
+        raise Bad(OUT_OF_RANGE)
     if abs(d) >= DECIMAL_LIMIT:
         raise Bad(OUT_OF_RANGE)
     try:

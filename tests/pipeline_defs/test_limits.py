@@ -215,3 +215,43 @@ def test_limits_come_from_pipeline_max_settings():
     for env in ({"PIPELINE_MAX_JSON_DEPTH": "0"}, {"PIPELINE_MAX_NUMBER_DIGITS": "5000"}, {"PIPELINE_MAX_FILE_BYTES": "1GB"}):
         with pytest.raises(SettingsError, match=next(iter(env))):
             load_settings(env)
+
+
+# --- values that used to crash a run ----------------------------------------------------------------
+
+HOSTILE = ["1" * 5000, "-" + "9" * 5000, "1E+1000000", "-1e999999999999999999", "1e-999999999999", 10**5000,
+           -(10**4400), 1e308, -1e308, float("inf"), "NaN", "0" * 5000 + "1", "\x00", "2026-13-45T99:99:99Z",
+           "9999-12-31T23:59:59.999999999-23:59", [], {}, [[["x"]]], True]
+
+
+@pytest.mark.parametrize("dataset", sorted(CONTRACTS))
+def test_no_hostile_value_in_any_field_crashes_validation(dataset):
+    contract = CONTRACTS[dataset]
+    names = [f.name for f in (*contract.fields, *contract.properties)]
+    records = [{name: value for name in names} for value in HOSTILE]
+    records += [{name: value} for name in names for value in HOSTILE]
+    verdicts(records, Limits(), dataset)  # no exception, and both validators agree
+
+
+def test_a_decimal_with_a_huge_exponent_is_out_of_range_not_a_crash():
+    base = {"sku": "A", "name": "n", "category": "c", "currency": "USD"}
+    prices = ["1E+1000000", "-1e999999999999999999", "0E+1000000", "99999999999999.99995", "12.5"]
+    assert verdicts([{**base, "unit_price": p} for p in prices], Limits(), "products") == [
+        "out_of_range:unit_price", "out_of_range:unit_price", None, "out_of_range:unit_price", None]
+
+
+@pytest.mark.parametrize("key, wrap", [
+    ("web/events/e.jsonl", "\n".join),
+    ("web/events/e.json", lambda rows: "[" + ",".join(rows) + "]"),
+    ("web/events/e.json", lambda rows: rows[0] + "\n" + rows[1] + "\n" + rows[2]),  # JSON Lines in .json
+], ids=["jsonl", "array", "json-lines-in-json"])
+def test_a_lone_surrogate_escape_is_a_malformed_row(key, wrap):
+    """Valid JSON ("\\ud800") but no storable text: it crashed the id derivation and the Parquet writer."""
+    bad = json.dumps(event(1))[:-1] + ', "note": "\\ud800 alone"}'
+    pair = json.dumps(event(2, note="\U0001F600"))  # a proper surrogate pair is fine
+    rows = [bad, json.dumps(event(0)), pair] if "lines-in" in key or key.endswith("l") else [json.dumps(event(0)), bad, pair]
+    records = read(wrap(rows).encode(), key, Limits())
+    reasons = verdicts(records)
+    assert reasons.count("malformed:record") == 1 and reasons.count(None) == 2
+    with pytest.raises(ValueError, match="surrogate"):
+        loads(bad)
