@@ -116,9 +116,11 @@ def test_a_5000_digit_number_rejects_its_record_not_the_request(provisioned, gat
 
 
 def test_a_record_over_kinesis_record_limit_is_rejected_alone(provisioned, gateway):
-    big = {**web_event(1), "blob": "x" * (1024 * 1024)}
-    answer = call(gateway, "POST", "/events", [web_event(0), big])
-    assert answer.status == 207 and answer.body["rejections"][0]["reason"] == "oversize:record"
+    big = {**web_event(1), "pageUrl": "/" + "x" * (1024 * 1024)}
+    blob = {**web_event(2), "blob": "x" * (100 * 1024)}  # unknown fields over PIPELINE_MAX_EXTRA_CHARS' default
+    answer = call(gateway, "POST", "/events", [web_event(0), big, blob])
+    assert answer.status == 207 and [r["reason"] for r in answer.body["rejections"]] == [
+        "oversize:record", "too_large:extra"]
     assert answer.body["accepted"] == 1
 
 
