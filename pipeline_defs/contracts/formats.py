@@ -8,7 +8,8 @@
 * ``.json``: a top-level array, an envelope object whose ``data`` member is the array, or JSON
   Lines — sniffed from the first value (an object with a ``data`` array is an envelope; any other
   object is the first line of JSON Lines). Arrays are streamed element by element
-  (``jsonscan.py``). A truncated or malformed array/envelope → ``malformed:json``. ``[]`` / ``{"data": []}`` are valid and yield no records;
+  (``jsonscan.py``). A truncated or malformed array/envelope → ``malformed:json``. ``[]`` /
+  ``{"data": []}`` are valid and yield no records;
 * ``.jsonl`` / ``.ndjson``: one value per line; an unparseable line does not reject the file — it is
   yielded as a :class:`MalformedRecord`, which validation rejects as ``malformed:record``;
 * no content at all (or only whitespace) → ``empty_file``;

@@ -70,8 +70,8 @@ class Scanner:
                 number = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if self.eof or (end < len(self.buf) and not (number and len(self.buf) - end < 64)):
                     self._check(end, outer)
-                    self.surrogates = lone_surrogates(value, self.buf[self.pos:end]) if (
-                        self.buf.find("\\ud", self.pos, end) >= 0 or self.buf.find("\\uD", self.pos, end) >= 0) else False
+                    escaped = self.buf.find("\\ud", self.pos, end) >= 0 or self.buf.find("\\uD", self.pos, end) >= 0
+                    self.surrogates = escaped and lone_surrogates(value)
                     self.pos = end
                     return value
             except RecursionError:
