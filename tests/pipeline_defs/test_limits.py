@@ -159,7 +159,7 @@ def test_a_file_over_the_decompressed_limit_is_rejected_as_such():
 
 
 BOMB = """
-import gzip, io, resource, sys, zlib
+import io, sys, zlib
 from pipeline_defs.contracts import FileRejected, iter_records
 from pipeline_defs.contracts.limits import Limits
 
@@ -187,7 +187,9 @@ try:
     outcome = ",".join(getattr(r, "reason", "record") for r in rows)
 except FileRejected as exc:
     outcome = "file:" + exc.reason
-print(outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM: this process's peak RSS (ru_maxrss would include the parent's pages from before exec)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(outcome, peak_kb // 1024)
 """
 
 
@@ -197,7 +199,7 @@ print(outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     ("web/events/bomb.csv.gz", 1.0, "file:too_large:record"),
     ("web/events/bomb.jsonl.gz", 1.2, "file:too_large:decompressed"),  # limit set to 1 GiB here
 ], ids=["jsonl", "json", "csv", "over-the-limit"])
-def test_a_gzip_bomb_without_newlines_stays_under_400_mb(key, gigabytes, outcome):
+def test_a_gzip_bomb_without_newlines_stays_under_200_mb(key, gigabytes, outcome):
     """A few MB of gzip expanding to 1 GB of one line (before the limits, 2 GB of it took 5.4 GB RSS and
     SIGSEGV), read in a child process whose peak RSS is measured."""
     done = subprocess.run([sys.executable, "-c", BOMB, key, str(gigabytes), str(1 << 30)], capture_output=True,
@@ -206,7 +208,7 @@ def test_a_gzip_bomb_without_newlines_stays_under_400_mb(key, gigabytes, outcome
     got, peak_mb = done.stdout.split()
     print(f"{key} {gigabytes} GB: {got}, peak RSS {peak_mb} MB")
     assert got == outcome
-    assert int(peak_mb) < 400, f"peak RSS {peak_mb} MB"
+    assert int(peak_mb) < 200, f"peak RSS {peak_mb} MB"  # .json: the 32 MB whole-file window; others ~40 MB
 
 
 # --- settings ----------------------------------------------------------------------------------------
