@@ -27,6 +27,8 @@ from pipeline_defs.batch.lake import write_partition
 from pipeline_defs.batch.quarantine import QuarantineSink
 from pipeline_defs.batch.raw_files import RawFile
 from pipeline_defs.contracts import Contract, FileRejected, arrow_schema, iter_records, validate_chunk
+from pipeline_defs.contracts.limits import Limits
+from pipeline_defs.settings import get_settings
 
 TRACK_FILE, TRACK_ROW = "__file", "__row"
 ROW_BITS = 40  # rows per file < 2**40; (file, row) packed into one int64 for fast set membership
@@ -132,15 +134,15 @@ def _child_parent_rows(child: pa.Table, parent_rows: np.ndarray) -> np.ndarray:
 
 
 def _process_file(s3, bucket: str, contract: Contract, spill: _Spill, report: FileReport, file_index: int,
-                  key_frames: list[pd.DataFrame], sink: QuarantineSink, chunk_rows: int) -> None:
+                  key_frames: list[pd.DataFrame], sink: QuarantineSink, chunk_rows: int, limits: Limits) -> None:
     """Validate one file into the spill; on a file-level rejection mark the report (rows are filtered later)."""
     pending: list[tuple[int, str, str]] = []  # this file's row rejects, kept until the file is known good
     key_cols = list(contract.key) + (["updated_at"] if contract.has_updated_at else [])
     try:
         body = s3.get_object(Bucket=bucket, Key=report.key)["Body"]
         first_row = 0
-        for records in iter_records(body, report.key, chunk_rows=chunk_rows):
-            chunk = validate_chunk(contract, records, first_row=first_row)
+        for records in iter_records(body, report.key, chunk_rows=chunk_rows, limits=limits):
+            chunk = validate_chunk(contract, records, first_row=first_row, limits=limits)
             rejected = {r.row for r in chunk.rejects}
             pending.extend((r.row, r.reason, r.record) for r in chunk.rejects)
             report.extra_fields.update(chunk.extra_fields)
@@ -187,14 +189,17 @@ def _losers(contract: Contract, key_frames: list[pd.DataFrame], rejected_files: 
 
 def validate_partition(s3, raw_bucket: str, processed_bucket: str, contract: Contract, partition: date,
                        files: list[RawFile], workdir: Path, sink: QuarantineSink,
-                       chunk_rows: int = 50_000) -> PartitionReport:
-    """Validate every file of the partition, write the lake, and fill ``sink`` with the rejects."""
+                       chunk_rows: int = 50_000, limits: Limits | None = None) -> PartitionReport:
+    """Validate every file of the partition, write the lake, and fill ``sink`` with the rejects.
+
+    ``limits`` (default: ``PIPELINE_MAX_*``) bound each file; one over them is rejected alone."""
+    limits = limits or get_settings().limits
     reports = [FileReport(key=f.key, etag=f.etag, size=f.size) for f in files]
     spill = _Spill(contract, partition, workdir)
     key_frames: list[pd.DataFrame] = []
     try:
         for index, report in enumerate(reports):
-            _process_file(s3, raw_bucket, contract, spill, report, index, key_frames, sink, chunk_rows)
+            _process_file(s3, raw_bucket, contract, spill, report, index, key_frames, sink, chunk_rows, limits)
     finally:
         spill.close()
     rejected_files = {i for i, r in enumerate(reports) if r.reason}
