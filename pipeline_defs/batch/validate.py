@@ -166,7 +166,7 @@ def _process_file(s3, bucket: str, contract: Contract, spill: _Spill, report: Fi
     if report.reason:
         report.rows_quarantined = report.rows_in
         report.reasons[report.reason] += max(report.rows_in, 1)
-        sink.reject_file(report.key, report.reason)
+        sink.reject_file(report.key, report.reason, report.version_id)
         return
     for row, reason, record in pending:
         sink.add(report.key, row, reason, record)

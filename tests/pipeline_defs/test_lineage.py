@@ -56,6 +56,7 @@ def load(settings, url: str, contract, day: date = DAY, after_listing=None):
         sink = QuarantineSink(Path(tmp), contract.name, day)
         report = validate_partition(s3, names.raw_bucket, names.processed_bucket, contract, day, files, Path(tmp), sink)
         sink.close()
+        sink.publish_s3(s3, names.raw_bucket, names.quarantine_bucket)
         with psycopg.connect(url) as conn:
             with conn.transaction(), conn.cursor() as cur:
                 sink.publish_db(cur)
@@ -192,3 +193,16 @@ def test_the_version_listed_is_the_version_read_and_recorded(pipeline_env, datab
         assert conn.execute("SELECT version_id, rows_in FROM ops.load_audit").fetchall() == [(second, 2)]
         assert conn.execute("SELECT customer_id, city FROM warehouse.customers ORDER BY 1").fetchall() == [
             ("C1", "second"), ("C2", "second")]
+
+
+def test_a_rejected_file_is_quarantined_as_the_version_read(pipeline_env, database_url):
+    key, broken = "crm/customers/dt=2026-11-20/c.json", b'[{"customer_id": "C1"'
+    s3, names = boto3.client("s3"), pipeline_env.names
+    first = s3.put_object(Bucket=names.raw_bucket, Key=key, Body=broken)["VersionId"]
+    load(pipeline_env, database_url, CUSTOMERS, after_listing=lambda: put(pipeline_env, key, [customer(1)]))
+    copy = s3.get_object(Bucket=names.quarantine_bucket, Key="customers/dt=2026-11-20/files/" + key.replace("/", "__"))
+    assert copy["Body"].read() == broken
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT status, reason, version_id FROM ops.load_audit").fetchall() == [
+            ("quarantined", "malformed:json", first)]
+        assert conn.execute("SELECT count(*) FROM warehouse.customers").fetchone() == (0,)
