@@ -43,9 +43,15 @@ def record_validation(cur, report: PartitionReport, run_id: str | None) -> None:
 def record_merge(cur, dataset: str, partition: date, outcomes: dict[str, Counter], run_id: str | None) -> None:
     """Mark the partition's validated files loaded and store every file's merge outcome
     (``outcomes``: source key → counts per outcome; a file with no staged rows gets zeros)."""
-    cur.execute("SELECT source_key FROM ops.load_audit WHERE dataset = %s AND partition_date = %s",
+    cur.execute("SELECT source_key, rows_loaded FROM ops.load_audit WHERE dataset = %s AND partition_date = %s",
                 (dataset, partition))
-    keys = [row[0] for row in cur.fetchall()]
+    expected = dict(cur.fetchall())
+    keys = list(expected)
+    wrong = {key: (rows, sum(outcomes.get(key, Counter()).values())) for key, rows in expected.items()
+             if rows != sum(outcomes.get(key, Counter()).values())}
+    if wrong:
+        raise ValueError(f"{dataset} {partition}: the staged rows do not match the audit of the last validation "
+                         f"(file: audited, staged) {wrong}; re-materialise validated/{dataset} for this day")
     cur.executemany(
         "UPDATE ops.load_audit SET status = CASE WHEN status = %s THEN %s ELSE status END,"
         " rows_inserted = %s, rows_updated = %s, rows_unchanged = %s, rows_superseded = %s,"

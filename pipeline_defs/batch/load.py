@@ -225,8 +225,8 @@ def load_partition(conn, s3, processed_bucket: str, contract: Contract, partitio
             load.lake = dict.fromkeys({partition} | _replace_children(cur, contract, child.table, child_stage,
                                                                        names, load))
             results.append(load)
-        for load in results:
+        audit.record_merge(cur, contract.name, partition, _file_outcomes(cur), run_id)
+        for load in results:  # last: nothing after this can fail but the commit (a retry rewrites the same)
             for day in sorted(load.lake):
                 load.lake[day] = write_from_warehouse(cur, s3, processed_bucket, contract, load.table, day, workdir)
-        audit.record_merge(cur, contract.name, partition, _file_outcomes(cur), run_id)
     return results

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import boto3
 import psycopg
 import pyarrow.parquet as pq
+import pytest
 from psycopg.rows import dict_row
 
 from pipeline_defs.batch import audit
@@ -206,3 +208,17 @@ def test_a_rejected_file_is_quarantined_as_the_version_read(pipeline_env, databa
         assert conn.execute("SELECT status, reason, version_id FROM ops.load_audit").fetchall() == [
             ("quarantined", "malformed:json", first)]
         assert conn.execute("SELECT count(*) FROM warehouse.customers").fetchone() == (0,)
+
+
+def test_a_load_without_matching_staged_rows_fails_and_changes_nothing(pipeline_env, database_url):
+    key = "crm/customers/dt=2026-11-20/c.json"
+    put(pipeline_env, key, [customer(1), customer(2)])
+    load(pipeline_env, database_url, CUSTOMERS)
+    s3, bucket = boto3.client("s3"), pipeline_env.names.processed_bucket
+    s3.delete_object(Bucket=bucket, Key=f"{STAGED}customers/dt=2026-11-20/part-00000.parquet")  # e.g. lost
+    expected = f"(file: audited, staged) {{'{key}': (2, 0)}}; re-materialise validated/customers"
+    with psycopg.connect(database_url) as conn, tempfile.TemporaryDirectory() as tmp:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            load_partition(conn, s3, bucket, CUSTOMERS, DAY, Path(tmp), "again")
+    assert audit_split(database_url, "customers") == {key: (2, 2, 0, 2, 0, 0, 0)}
+    assert len(assert_lake_is_warehouse(pipeline_env, database_url, CUSTOMERS, "customers")) == 2
