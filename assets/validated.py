@@ -1,6 +1,6 @@
 """``validated/<dataset>``: one day's raw files checked against the contract.
 
-Good rows go to the Parquet lake (processed bucket), bad rows and files to the quarantine with a
+Good rows are staged as Parquet for the merge (processed bucket, ``_staged/``), bad rows and files to the quarantine with a
 reason each, and every file's row equation to ``ops.load_audit``. Asset checks report the equation
 and how often required fields were missing.
 """
@@ -64,10 +64,10 @@ def _checks(contract: Contract, report: PartitionReport) -> list[AssetCheckResul
         check_name="row_equation",
         passed=passed,
         metadata={"rows_in": report.rows_in, "rows_valid": report.rows_valid,
-                  "rows_quarantined": report.rows_quarantined, "rows_in_lake": written},
-        description="rows_in = rows_valid + rows_quarantined for every file, and the lake holds exactly the valid rows"
+                  "rows_quarantined": report.rows_quarantined, "rows_staged": written},
+        description="rows_in = rows_valid + rows_quarantined for every file, and exactly the valid rows are staged"
         if passed else "a file's rows_in differs from rows_valid + rows_quarantined" if not balanced
-        else f"the lake holds {written} {contract.table} rows but {report.rows_valid} rows were valid",
+        else f"{written} {contract.table} rows are staged but {report.rows_valid} rows were valid",
     )
     total = max(report.rows_in, 1)
     missing = {f: report.reasons.get(f"missing:{f}", 0) / total for f in contract.required_fields}
@@ -98,8 +98,8 @@ def build_validated_asset(contract: Contract) -> AssetsDefinition:
         partitions_def=daily_partitions,
         group_name="validated",
         kinds={"parquet", "s3"},
-        description=(f"{contract.description} Valid rows as Parquet in the lake "
-                     f"(`{contract.table}/dt=…/part-*.parquet`); rejects in quarantine with reasons."),
+        description=(f"{contract.description} Valid rows staged as Parquet for the merge "
+                     f"(`_staged/{contract.table}/dt=…/part-*.parquet`); rejects in quarantine with reasons."),
         metadata={"dagster/column_schema": table_schema(contract), "contract_key": ", ".join(contract.key)},
         check_specs=check_specs,
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
@@ -136,7 +136,7 @@ def build_validated_asset(contract: Contract) -> AssetsDefinition:
                 "top_quarantine_reasons": MetadataValue.md(reasons_table(report)),
                 "per_file": MetadataValue.md(files_table(report)),
                 "unknown_fields_kept": MetadataValue.json(dict(extra)) if extra else "none",
-                "lake": MetadataValue.json({t: [f"s3://{names.processed_bucket}/{k}" for k in keys]
+                "staged": MetadataValue.json({t: [f"s3://{names.processed_bucket}/{k}" for k in keys]
                                             for t, keys in report.parquet_keys.items()}),
             },
             check_results=checks,

@@ -10,7 +10,9 @@ A ``PartitionLoaded`` event goes to EventBridge after each successful load.
 
 
 import json
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Iterator
 
 from dagster import (
@@ -25,14 +27,15 @@ from dagster import (
     Backoff,
     FreshnessPolicy,
     MaterializeResult,
+    MetadataValue,
     RetryPolicy,
     multi_asset,
 )
 from dagster_aws.s3 import S3Resource
 
-from pipeline_defs.batch.audit import partition_audit
 from assets.blocking import stop_if_blocked
 from assets.freshness import DEADLINE_CRON
+from pipeline_defs.batch.audit import merge_table, partition_audit
 from pipeline_defs.batch.checks import audited_valid_rows, orphans, references_of, staged_duplicates
 from pipeline_defs.batch.load import load_partition
 from pipeline_defs.contract_metadata import table_schema
@@ -40,7 +43,7 @@ from pipeline_defs.contracts import CONTRACTS, Contract
 from pipeline_defs import partition_stats
 from pipeline_defs.partitions import daily_partitions
 from pipeline_defs.settings import get_settings
-from pipeline_defs.state import FileState, put_states
+from pipeline_defs.state import MERGE_COUNTS, FileState, put_states
 from resources.aws import DynamoDBResource, EventBridgeResource
 from resources.postgres import PostgresResource
 
@@ -129,8 +132,8 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
             gate.extend(pre_merge_checks(cur, contract, partition, staged))
             return all(r.passed for r in gate)
 
-        with postgres.connection() as conn:
-            loads = load_partition(conn, s3.get_client(), names.processed_bucket, contract, partition,
+        with postgres.connection() as conn, tempfile.TemporaryDirectory(prefix=f"load-{contract.name}-") as tmp:
+            loads = load_partition(conn, s3.get_client(), names.processed_bucket, contract, partition, Path(tmp),
                                    context.run.run_id, gate=checked)
             if loads is None:  # blocked: the checks say why, nothing was merged
                 yield from gate
@@ -151,14 +154,18 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
         put_states(dynamodb.get_client(), names.state_table, [
             FileState(key=f["source_key"], etag=f["etag"] or "", dataset=contract.name, partition=partition.isoformat(),
                       status=f["status"], size=f["size_bytes"] or 0, rows_in=f["rows_in"], rows_loaded=f["rows_loaded"],
-                      rows_quarantined=f["rows_quarantined"], reason=f["reason"] or "", run_id=context.run.run_id)
+                      rows_quarantined=f["rows_quarantined"], reason=f["reason"] or "", run_id=context.run.run_id,
+                      version_id=f["version_id"] or "", **{name: f[name] or 0 for name in MERGE_COUNTS})
             for f in files])
         for load in loads:
             context.log.info(f"warehouse.{load.table} {partition}: {load.staged} staged, {load.inserted} inserted, "
-                             f"{load.updated} updated, {load.unchanged} unchanged")
+                             f"{load.updated} updated, {load.unchanged} unchanged, {load.superseded} superseded")
             yield MaterializeResult(asset_key=AssetKey(["warehouse", load.table]), metadata={
-                "rows_in_partition": load.staged, "inserted": load.inserted, "updated": load.updated,
-                "unchanged_or_older": load.unchanged, "replaced_children": load.deleted,
+                "rows_staged": load.staged, "inserted": load.inserted, "updated": load.updated,
+                "unchanged": load.unchanged, "superseded_by_newer": load.superseded,
+                "replaced_children": load.deleted,
+                "lake_partitions_rewritten": MetadataValue.json({d.isoformat(): keys for d, keys in load.lake.items()}),
+                **({"per_file": MetadataValue.md(merge_table(files))} if load.table == contract.table else {}),
             })
         yield from checks
         publish_partition_loaded(eventbridge.get_client(), names.event_bus, contract.name, partition,

@@ -97,11 +97,14 @@ def cmd_status_files(args: argparse.Namespace) -> int:
     if not states:
         print("no files recorded" + (f" for {args.dataset}" if args.dataset else "") + (f" on {args.date}" if args.date else ""))
         return 0
-    print(f"{'status':<12} {'dataset':<13} {'partition':<10} {'in':>8} {'loaded':>8} {'quar.':>6}  key")
+    print(f"{'status':<12} {'dataset':<13} {'partition':<10} {'in':>8} {'loaded':>8} {'quar.':>6} "
+          f"{'inserted':>8} {'updated':>8} {'same':>8} {'older':>8}  key [version]")
     for s in sorted(states, key=lambda s: (s.dataset, s.partition, s.key)):
         reason = f"  ({s.reason})" if s.reason else ""
+        version = f" [{s.version_id}]" if s.version_id else ""
         print(f"{s.status:<12} {s.dataset:<13} {s.partition:<10} {s.rows_in:>8} {s.rows_loaded:>8} "
-              f"{s.rows_quarantined:>6}  {s.key}{reason}")
+              f"{s.rows_quarantined:>6} {s.rows_inserted:>8} {s.rows_updated:>8} {s.rows_unchanged:>8} "
+              f"{s.rows_superseded:>8}  {s.key}{version}{reason}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Per-file processing state in DynamoDB (one item per raw object), seed 001's "processing state".
 
-Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, size, dataset, partition, status
-(pending / loaded / quarantined / failed), rows_in / rows_loaded / rows_quarantined, run_id,
-updated_at. GSI ``gsi1`` (``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's
-files. Sensors read it to skip what is already loaded; the batch assets write it.
+Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, version_id (the S3 version read),
+size, dataset, partition, status (pending / loaded / quarantined / failed), rows_in / rows_loaded /
+rows_quarantined, the merge's split of rows_loaded (rows_inserted / rows_updated / rows_unchanged /
+rows_superseded, as in pipeline_defs/batch/audit.py), run_id, updated_at. GSI ``gsi1``
+(``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's files.
+Sensors read it to skip what is already loaded; the batch assets write it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Iterable, Iterator
 from pipeline_defs.dynamo import batch_write
 
 PENDING, LOADED, QUARANTINED, FAILED = "pending", "loaded", "quarantined", "failed"
+MERGE_COUNTS = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_superseded")
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,15 @@ class FileState:
     reason: str = ""
     run_id: str = ""
     updated_at: str = ""
+    version_id: str = ""
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_superseded: int = 0
 
     def item(self) -> dict:
-        return {
+        merged = {name: {"N": str(getattr(self, name))} for name in MERGE_COUNTS}
+        return merged | {
             "pk": {"S": f"file#{self.key}"}, "sk": {"S": "state"},
             "gsi1pk": {"S": f"files#{self.dataset}#{self.partition}"}, "gsi1sk": {"S": self.key},
             "key": {"S": self.key}, "etag": {"S": self.etag}, "dataset": {"S": self.dataset},
@@ -41,6 +50,7 @@ class FileState:
             "rows_in": {"N": str(self.rows_in)}, "rows_loaded": {"N": str(self.rows_loaded)},
             "rows_quarantined": {"N": str(self.rows_quarantined)}, "reason": {"S": self.reason},
             "run_id": {"S": self.run_id}, "updated_at": {"S": self.updated_at or _now()},
+            "version_id": {"S": self.version_id},
         }
 
     @classmethod
@@ -54,7 +64,8 @@ class FileState:
         return cls(key=s("key"), etag=s("etag"), dataset=s("dataset"), partition=s("partition"),
                    status=s("status"), size=n("size"), rows_in=n("rows_in"), rows_loaded=n("rows_loaded"),
                    rows_quarantined=n("rows_quarantined"), reason=s("reason"), run_id=s("run_id"),
-                   updated_at=s("updated_at"))
+                   updated_at=s("updated_at"), version_id=s("version_id"),
+                   **{name: n(name) for name in MERGE_COUNTS})
 
 
 def _now() -> str:
