@@ -54,17 +54,17 @@ def upload_two_customers(settings) -> None:
         "\n".join(json.dumps(customer(n)) for n in (1, 2)).encode())
 
 
-def test_duplicate_keys_in_the_lake_block_the_merge_and_publish_nothing(pipeline_env, database_url):
+def test_duplicate_keys_in_staging_block_the_merge_and_publish_nothing(pipeline_env, database_url):
     upload_two_customers(pipeline_env)
     assert run(pipeline_env, RAW, VALIDATED).success
-    # a stray part in the lake partition (e.g. a writer that crashed mid-rename): every key twice
+    # a stray part in the staged partition (e.g. a writer that crashed mid-rename): every key twice
     s3 = boto3.client("s3")
-    bucket, first = pipeline_env.names.processed_bucket, part_key("customers", DAY, 0)
+    bucket, first = pipeline_env.names.processed_bucket, part_key("customers", DAY, 0, staged=True)
     stray = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=first)["Body"].read()))
     stray = stray.set_column(stray.schema.get_field_index("city"), "city", pa.array(["stray"] * stray.num_rows))
     sink = io.BytesIO()
     pq.write_table(stray, sink)
-    s3.put_object(Bucket=bucket, Key=part_key("customers", DAY, 1), Body=sink.getvalue())
+    s3.put_object(Bucket=bucket, Key=part_key("customers", DAY, 1, staged=True), Body=sink.getvalue())
     partition_loaded_events(pipeline_env)  # nothing before the merge attempt counts
 
     blocked = run(pipeline_env, WAREHOUSE)
@@ -86,7 +86,7 @@ def test_duplicate_keys_in_the_lake_block_the_merge_and_publish_nothing(pipeline
     assert partition_loaded_events(pipeline_env) == []
     assert file_statuses(pipeline_env) == []  # the processing state is written by a merge only
 
-    s3.delete_object(Bucket=bucket, Key=part_key("customers", DAY, 1))  # the lake repaired: the same run merges
+    s3.delete_object(Bucket=bucket, Key=part_key("customers", DAY, 1, staged=True))  # the staging repaired: the same run merges
     assert run(pipeline_env, WAREHOUSE).success
     assert query(database_url, "SELECT customer_id, city FROM warehouse.customers ORDER BY 1") == [
         ("C1", None), ("C2", None)]
@@ -99,8 +99,8 @@ def test_a_broken_row_equation_stops_validated_and_everything_after_it(pipeline_
     upload_two_customers(pipeline_env)
     real_write = validate_module.write_partition
 
-    def losing_writer(s3, bucket, table, partition, schema, batches, workdir):  # loses its input
-        return real_write(s3, bucket, table, partition, schema, iter(()), workdir)
+    def losing_writer(s3, bucket, table, partition, schema, batches, workdir, **kwargs):  # loses its input
+        return real_write(s3, bucket, table, partition, schema, iter(()), workdir, **kwargs)
 
     monkeypatch.setattr(validate_module, "write_partition", losing_writer)
     partition_loaded_events(pipeline_env)
@@ -109,10 +109,10 @@ def test_a_broken_row_equation_stops_validated_and_everything_after_it(pipeline_
 
     assert not result.success
     equation = evaluations(result)[("validated/customers", "row_equation")]
-    assert not equation.passed and equation.metadata["rows_in_lake"].value == 0
+    assert not equation.passed and equation.metadata["rows_staged"].value == 0
     (message,) = failure_messages(result)
     assert "validated/customers 2026-11-20 must not reach the warehouse" in message
-    assert "row_equation: the lake holds 0 customers rows but 2 rows were valid" in message
+    assert "row_equation: 0 customers rows are staged but 2 rows were valid" in message
     assert WAREHOUSE not in {m.asset_key for m in result.get_asset_materialization_events()}
     assert query(database_url, "SELECT count(*) FROM warehouse.customers") == [(0,)]
     assert partition_loaded_events(pipeline_env) == []
