@@ -337,4 +337,5 @@ def test_an_item_that_cannot_grow_rejects_its_records_with_a_reason_and_counts_t
         outcomes.append((dict(report.realtime_rejected), report.counted, report.duplicates))
     assert outcomes == [({"too_large:realtime_item": 20}, 20, 0), ({"too_large:realtime_item": 20}, 0, 20)]
     assert counts(gateway)["click"] == 20 and counts(gateway)["error"] == 3500
-    assert "too_large:realtime_item" in caplog.text
+    assert [(r.levelname, r.__dict__.get("reason"), r.__dict__.get("records")) for r in caplog.records
+            if "not counted" in r.getMessage()] == [("ERROR", "too_large:realtime_item", 20)] * 2
