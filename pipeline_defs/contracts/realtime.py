@@ -29,8 +29,9 @@ Everything expires 30 days after its day (TTL), so the tables never need cleanin
 from __future__ import annotations
 
 import datetime as dt
-import math
+import functools
 import hashlib
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -101,6 +102,7 @@ def worst_item_bytes(concurrent_batches: int = 4) -> int:
     return (values * 4 + fixed) * per_name + 200
 
 
+@functools.lru_cache(maxsize=64)
 def expires_at(day: str) -> int:
     """Epoch seconds, TTL_DAYS after the end of ``day`` — deterministic, so rewriting it is idempotent."""
     start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc)

@@ -42,7 +42,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 from stream_parse import Parsed
-from stream_seen import SeenStore, key
+from stream_seen import SeenStore
 
 from pipeline_defs.contracts.realtime import (
     MAX_DIMENSION_VALUES,
@@ -53,6 +53,7 @@ from pipeline_defs.contracts.realtime import (
     ledger_key,
     metrics_key,
     number_text,
+    seen_key,
 )
 from pipeline_defs.contracts.stream_records import archive_key, padded_seq
 
@@ -126,22 +127,23 @@ class Committer:
         if not valid:
             return report
         done = self.counted(shard, valid[0].seq, valid[-1].seq, report)
-        again = [r for r in valid if r.seq in done]  # counted by an earlier delivery of these records
-        taken = {key(r) for r in again}
-        candidates: list[Parsed] = []
-        for r in valid:
-            if r.seq not in done and key(r) not in taken:
-                taken.add(key(r))
-                candidates.append(r)
+        keyed = [(r, seen_key(r.dataset, r.record)) for r in valid]
+        again = [(r, k) for r, k in keyed if r.seq in done]  # counted by an earlier delivery of these records
+        taken = {k for _, k in again}
+        candidates: list[tuple[Parsed, str]] = []
+        for r, k in keyed:
+            if r.seq not in done and k not in taken:
+                taken.add(k)
+                candidates.append((r, k))
         seen = self.seen_store.seen(candidates, report) if candidates else set()
-        fresh = [r for r in candidates if key(r) not in seen]
-        report.duplicates = len(valid) - len(again) - len(fresh)
-        names = self.item_names(fresh, report)
-        counted: list[Parsed] = []
-        for chunk in self.chunks(fresh):
-            counted += self.count(shard, chunk, names, report)
-        self.seen_store.mark(shard, again + counted, report)
-        report.duplicates += len(again)
+        fresh = [(r, k) for r, k in candidates if k not in seen]
+        report.duplicates = len(valid) - len(fresh)
+        records_fresh = [r for r, _ in fresh]
+        names = self.item_names(records_fresh, report)
+        counted: set[str] = set()
+        for chunk in self.chunks(records_fresh):
+            counted.update(r.seq for r in self.count(shard, chunk, names, report))
+        self.seen_store.mark(shard, again + [(r, k) for r, k in fresh if r.seq in counted], report)
         return report
 
     # -- 1. archive --------------------------------------------------------------------------

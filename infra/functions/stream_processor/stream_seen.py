@@ -24,34 +24,28 @@ def _s(value: str) -> dict:
     return {"S": value}
 
 
-def key(r: Parsed) -> str:
-    return seen_key(r.dataset, r.record)
-
-
 class SeenStore:
     def __init__(self, ddb, seen_table: str, market_table: str, backoff: Callable[[int], None]):
         self.ddb, self.seen_table, self.market_table, self.backoff = ddb, seen_table, market_table, backoff
 
-    def _item_key(self, r: Parsed) -> tuple[str, dict]:
-        if r.dataset == "web_events":
-            return self.seen_table, {"pk": _s(key(r))}
-        return self.market_table, {"symbol": _s(r.record["symbol"]), "ts": _s(r.record["ts"])}
-
-    def seen(self, records: list[Parsed], report) -> set[str]:
-        """The business keys among ``records`` that an earlier delivery counted."""
-        by_key = {self._item_key(r)[0] + "|" + _flat(self._item_key(r)[1]): key(r) for r in records}
-        wanted = [self._item_key(r) for r in records]
+    def seen(self, keyed: list[tuple[Parsed, str]], report) -> set[str]:
+        """The business keys among ``keyed`` ((record, key) pairs) that an earlier delivery counted."""
         found: set[str] = set()
-        for start in range(0, len(wanted), MAX_BATCH_GET):
+        for start in range(0, len(keyed), MAX_BATCH_GET):
             request: dict[str, dict] = {}
-            for table, item_key in wanted[start:start + MAX_BATCH_GET]:
+            for r, k in keyed[start:start + MAX_BATCH_GET]:
+                if r.dataset == "web_events":
+                    table, item_key = self.seen_table, {"pk": _s(k)}
+                else:
+                    table, item_key = self.market_table, {"symbol": _s(r.record["symbol"]), "ts": _s(r.record["ts"])}
                 request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(item_key)
             for attempt in range(ATTEMPTS):
                 page = self.ddb.batch_get_item(RequestItems=request)
                 report.ddb_read_calls += 1
-                for table, items in page.get("Responses", {}).items():
-                    names = ("pk",) if table == self.seen_table else ("symbol", "ts")
-                    found.update(by_key[table + "|" + _flat({n: item[n] for n in names})] for item in items)
+                responses = page.get("Responses", {})
+                found.update(item["pk"]["S"] for item in responses.get(self.seen_table, []))
+                found.update(seen_key("market_ticks", {"symbol": item["symbol"]["S"], "ts": item["ts"]["S"]})
+                             for item in responses.get(self.market_table, []))
                 request = page.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -60,19 +54,17 @@ class SeenStore:
                 self.backoff(attempt)
         return found
 
-    def mark(self, shard: str, records: list[Parsed], report) -> None:
-        """Marks ``records`` counted: their seen item, or for a tick its market-state item."""
-        puts: dict[tuple[str, str], dict] = {}
-        for r in records:
-            table, item_key = self._item_key(r)
-            if table == self.seen_table:
-                item = {**item_key, "day": _s(r.day), "shard": _s(shard), "seq": _s(r.seq),
-                        "expires_at": {"N": str(expires_at(r.day))}}
+    def mark(self, shard: str, keyed: list[tuple[Parsed, str]], report) -> None:
+        """Marks the records counted: their seen item, or for a tick its market-state item."""
+        puts: dict[str, tuple[str, dict]] = {}
+        for r, k in keyed:
+            if r.dataset == "web_events":
+                puts[k] = (self.seen_table, {"pk": _s(k), "day": _s(r.day), "shard": _s(shard), "seq": _s(r.seq),
+                                             "expires_at": {"N": str(expires_at(r.day))}})
             else:
-                item = _tick_item(r)
-                report.ticks_written += 1
-            puts[(table, _flat(item_key))] = item
-        pending = [(table, {"PutRequest": {"Item": item}}) for (table, _), item in puts.items()]
+                puts[k] = (self.market_table, _tick_item(r))
+        report.ticks_written += sum(1 for table, _ in puts.values() if table == self.market_table)
+        pending = [(table, {"PutRequest": {"Item": item}}) for table, item in puts.values()]
         for start in range(0, len(pending), MAX_BATCH_WRITE):
             request: dict[str, list] = {}
             for table, put in pending[start:start + MAX_BATCH_WRITE]:
@@ -86,10 +78,6 @@ class SeenStore:
                 if attempt == ATTEMPTS - 1:
                     raise RuntimeError("seen markers still unprocessed")
                 self.backoff(attempt)
-
-
-def _flat(item_key: dict) -> str:
-    return "|".join(f"{name}={typed['S']}" for name, typed in sorted(item_key.items()))
 
 
 def _tick_item(t: Parsed) -> dict:
