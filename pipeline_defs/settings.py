@@ -39,6 +39,7 @@ RESOURCE_ENV: dict[str, str] = {
     "PIPELINE_AGGREGATES_TABLE": "aggregates_table",
     "PIPELINE_REALTIME_TABLE": "realtime_table",
     "PIPELINE_MARKET_TABLE": "market_table",
+    "PIPELINE_SEEN_TABLE": "seen_table",
     "PIPELINE_CACHE_TABLE": "cache_table",
     "PIPELINE_ALERTS_TOPIC": "alerts_topic",
     "PIPELINE_REPORTS_TOPIC": "reports_topic",
@@ -64,6 +65,7 @@ class ResourceNames:
     aggregates_table: str = "pipeline-aggregates"
     realtime_table: str = "pipeline-realtime"
     market_table: str = "pipeline-market-state"
+    seen_table: str = "pipeline-realtime-seen"
     cache_table: str = "pipeline-query-cache"
     alerts_topic: str = "pipeline-alerts"
     reports_topic: str = "pipeline-reports"

@@ -31,6 +31,8 @@ TABLES: dict[str, dict] = {
     "realtime_table": {"keys": PK_SK, "gsis": {"by_event_type": (("event_type", "S"), ("sk", "S"))}, "ttl": "expires_at"},
     # market state: latest and historical ticks per symbol
     "market_table": {"keys": (("symbol", "S"), ("ts", "S")), "gsis": {}, "ttl": None},
+    # the hot path's counted web events, one item per event_id (pk=e#<id>), expiring with its day
+    "seen_table": {"keys": (("pk", "S"),), "gsis": {}, "ttl": "expires_at"},
     # analytics query cache
     "cache_table": {"keys": (("pk", "S"),), "gsis": {}, "ttl": "expires_at"},
 }
