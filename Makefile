@@ -18,10 +18,12 @@ $(STAMP): pyproject.toml
 dev: install  ## local stack + sample data + Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/pipeline local up --seed --foreground
 
-test: install  ## the whole suite
+test: install  ## the whole suite; first finds or installs chromium and psql (.ci/system-deps)
+	@.ci/system-deps
 	$(BIN)/python -m pytest
 
 e2e: install  ## only the end-to-end tests (real processes)
+	@.ci/system-deps
 	$(BIN)/python -m pytest tests/e2e
 
 bench: install  ## benchmarks; writes bench/results.json

@@ -5,9 +5,9 @@ Dagster rather than computed by it, and reconciled against the batch path.
   processor's archive objects in the raw bucket (``web/events/dt=…``, ``market/ticks/dt=…``).
   External assets: ``stream_observation_sensor`` records an observation per day (counts, files).
 * ``realtime_matches_batch`` — for a day, the real-time count of each event type equals what the
-  batch path loaded from the archive, counted per Kinesis record (shard, sequence number): a batch
-  the processor archived twice (a redelivery) counts once, a client's re-send (a new record, kept
-  once in the warehouse as ``duplicate:key``) counts twice, exactly as the real-time counters did.
+  batch path loaded from the archive, counted per ``event_id``: a batch the processor archived twice
+  (a redelivery) and a client's re-send (kept once in the warehouse, the copy quarantined as
+  ``duplicate:key``) both count once, exactly as the real-time counters do.
 * ``close_stream_day`` — daily at 00:30 UTC: load yesterday's web events and ticks completely (the
   hourly schedule loads the current day only), then run the check.
 """
@@ -101,22 +101,20 @@ def stream_observation_sensor(context: SensorEvaluationContext, dynamodb: Dynamo
     return SensorResult(asset_events=events)
 
 
-# Kinesis records of a day that the batch path loaded from the archive: warehouse rows plus their
-# duplicate:key losers, each counted once per (shard, sequence number) of its _stream lineage.
+# Events of a day that the batch path loaded from the archive: warehouse rows plus their
+# duplicate:key losers (an event also uploaded in a batch file), each counted once per event_id.
 BATCH_COUNTS_SQL = """
 WITH archived AS (
-    SELECT event_type, extra -> '_stream' AS pos
+    SELECT event_type, event_id
     FROM warehouse.web_events
     WHERE _partition = %(day)s AND _source_key ~ %(pattern)s
   UNION ALL
-    SELECT r ->> 'event_type',
-           (CASE jsonb_typeof(r -> 'extra') WHEN 'string' THEN (r ->> 'extra')::jsonb ELSE r -> 'extra' END)
-             -> '_stream'
+    SELECT r ->> 'event_type', r ->> 'event_id'
     FROM ops.quarantine q CROSS JOIN LATERAL (SELECT q.record::jsonb AS r) rec
     WHERE q.dataset = 'web_events' AND q.partition_date = %(day)s AND q.reason = 'duplicate:key'
       AND q.source_key ~ %(pattern)s
 )
-SELECT event_type, count(DISTINCT (pos ->> 'shard', pos ->> 'seq')) FROM archived GROUP BY event_type
+SELECT event_type, count(DISTINCT event_id) FROM archived GROUP BY event_type
 """
 
 

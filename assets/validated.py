@@ -1,6 +1,6 @@
 """``validated/<dataset>``: one day's raw files checked against the contract.
 
-Good rows go to the Parquet lake (processed bucket), bad rows and files to the quarantine with a
+Good rows are staged as Parquet for the merge (processed bucket, ``_staged/``), bad rows and files to the quarantine with a
 reason each, and every file's row equation to ``ops.load_audit``. Asset checks report the equation
 and how often required fields were missing.
 """
@@ -9,6 +9,7 @@ and how often required fields were missing.
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 from dagster import (
     AssetCheckResult,
@@ -25,6 +26,7 @@ from dagster import (
 )
 from dagster_aws.s3 import S3Resource
 
+from assets.blocking import stop_if_blocked
 from pipeline_defs.batch import audit
 from pipeline_defs.batch.quarantine import QuarantineSink
 from pipeline_defs.batch.raw_files import list_partition_files
@@ -56,17 +58,22 @@ def files_table(report: PartitionReport) -> str:
 def _checks(contract: Contract, report: PartitionReport) -> list[AssetCheckResult]:
     written = report.rows_written.get(contract.table, 0)
     balanced = all(f.rows_in == f.rows_valid + f.rows_quarantined for f in report.files)
+    passed = balanced and written == report.rows_valid
     equation = AssetCheckResult(
+        asset_key=AssetKey(["validated", contract.name]),
         check_name="row_equation",
-        passed=balanced and written == report.rows_valid,
+        passed=passed,
         metadata={"rows_in": report.rows_in, "rows_valid": report.rows_valid,
-                  "rows_quarantined": report.rows_quarantined, "rows_in_lake": written},
-        description="rows_in = rows_valid + rows_quarantined for every file, and the lake holds exactly the valid rows",
+                  "rows_quarantined": report.rows_quarantined, "rows_staged": written},
+        description="rows_in = rows_valid + rows_quarantined for every file, and exactly the valid rows are staged"
+        if passed else "a file's rows_in differs from rows_valid + rows_quarantined" if not balanced
+        else f"{written} {contract.table} rows are staged but {report.rows_valid} rows were valid",
     )
     total = max(report.rows_in, 1)
     missing = {f: report.reasons.get(f"missing:{f}", 0) / total for f in contract.required_fields}
     worst = max(missing.items(), key=lambda item: item[1], default=("", 0.0))
     presence = AssetCheckResult(
+        asset_key=AssetKey(["validated", contract.name]),
         check_name="required_fields_present",
         passed=worst[1] <= MISSING_WARN_SHARE,
         severity=AssetCheckSeverity.WARN,
@@ -78,6 +85,12 @@ def _checks(contract: Contract, report: PartitionReport) -> list[AssetCheckResul
 
 def build_validated_asset(contract: Contract) -> AssetsDefinition:
     key = AssetKey(["validated", contract.name])
+    check_specs = [
+        AssetCheckSpec("row_equation", asset=key, blocking=True,
+                       description="every row of every file is valid or quarantined, and the lake holds the valid"
+                                   " rows; a failure blocks everything downstream"),
+        AssetCheckSpec("required_fields_present", asset=key, description="required fields are rarely missing"),
+    ]
 
     @asset(
         key=key,
@@ -85,16 +98,13 @@ def build_validated_asset(contract: Contract) -> AssetsDefinition:
         partitions_def=daily_partitions,
         group_name="validated",
         kinds={"parquet", "s3"},
-        description=(f"{contract.description} Valid rows as Parquet in the lake "
-                     f"(`{contract.table}/dt=…/part-*.parquet`); rejects in quarantine with reasons."),
+        description=(f"{contract.description} Valid rows staged as Parquet for the merge "
+                     f"(`_staged/{contract.table}/dt=…/part-*.parquet`); rejects in quarantine with reasons."),
         metadata={"dagster/column_schema": table_schema(contract), "contract_key": ", ".join(contract.key)},
-        check_specs=[
-            AssetCheckSpec("row_equation", asset=key, description="every row of every file is valid or quarantined"),
-            AssetCheckSpec("required_fields_present", asset=key, description="required fields are rarely missing"),
-        ],
+        check_specs=check_specs,
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
     )
-    def _validated(context: AssetExecutionContext, s3: S3Resource, postgres: PostgresResource) -> MaterializeResult:
+    def _validated(context: AssetExecutionContext, s3: S3Resource, postgres: PostgresResource) -> Iterator[MaterializeResult]:
         partition = date.fromisoformat(context.partition_key)
         names = get_settings().names
         client = s3.get_client()
@@ -115,7 +125,8 @@ def build_validated_asset(contract: Contract) -> AssetsDefinition:
             context.log.info(f"{f.key}: {f.rows_in} in, {f.rows_valid} valid, {f.rows_quarantined} quarantined"
                              + (f" (file rejected: {f.reason})" if f.reason else ""))
         extra = report.extra_fields
-        return MaterializeResult(
+        checks = _checks(contract, report)
+        yield MaterializeResult(
             metadata={
                 "dagster/row_count": report.rows_valid,
                 "files": len(files),
@@ -125,11 +136,12 @@ def build_validated_asset(contract: Contract) -> AssetsDefinition:
                 "top_quarantine_reasons": MetadataValue.md(reasons_table(report)),
                 "per_file": MetadataValue.md(files_table(report)),
                 "unknown_fields_kept": MetadataValue.json(dict(extra)) if extra else "none",
-                "lake": MetadataValue.json({t: [f"s3://{names.processed_bucket}/{k}" for k in keys]
+                "staged": MetadataValue.json({t: [f"s3://{names.processed_bucket}/{k}" for k in keys]
                                             for t, keys in report.parquet_keys.items()}),
             },
-            check_results=_checks(contract, report),
+            check_results=checks,
         )
+        stop_if_blocked(check_specs, checks, f"validated/{contract.name} {partition} must not reach the warehouse")
 
     return _validated
 

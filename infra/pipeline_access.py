@@ -1,6 +1,7 @@
 """What the Dagster pipeline (code server + run tasks) may touch, resource by resource.
 
-The batch path reads raw uploads, writes the lake, quarantine and reports, keeps processing state
+The batch path reads raw uploads (never writes them: the stream processor's role writes the
+archive, people and the ingest side write uploads), writes the lake, quarantine and reports, keeps processing state
 and aggregates in DynamoDB, consumes the upload notifications (and redrives the DLQs), publishes
 alerts/reports and PartitionLoaded events, observes the hot path's tables and stream, invalidates
 the analytics cache, and runs the migrations with the owner's secret. Nothing else.
@@ -21,7 +22,7 @@ _OBJECT_KEYS = ("Object keys are data-dependent (<source>/<dataset>/dt=.../<file
 
 def grant_pipeline_data(role: iam.Role, arns: Arns, names, config: InfraConfig, storage) -> None:
     buckets = {
-        names.raw_bucket: p.S3_READ + p.S3_WRITE,  # sensors/assets read uploads; the archive/seed write
+        names.raw_bucket: p.S3_READ,  # sensors/assets read uploads (quarantine copies them out)
         names.processed_bucket: p.S3_READ + p.S3_WRITE + p.S3_DELETE,  # a re-run replaces a partition
         names.quarantine_bucket: p.S3_READ + p.S3_WRITE,
         names.reports_bucket: p.S3_READ + p.S3_WRITE,

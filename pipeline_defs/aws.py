@@ -37,6 +37,8 @@ def shared_client(service: str, *, profile_name: str | None = None, max_attempts
             if session is None:
                 session = _sessions[(pid, profile_name)] = boto3.session.Session(profile_name=profile_name)
             extra = {"connect_timeout": 5, "read_timeout": 30} if timeouts else {}
+            if service == "s3":  # presigned URLs in SigV4 (botocore presigns SigV2 by default)
+                extra["signature_version"] = "s3v4"
             config = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, **extra)
             found = _clients[key] = session.client(service, config=config, **kwargs)
     return found

@@ -6,8 +6,6 @@ Errors a user can fix are printed as one line on stderr with a non-zero exit —
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
 import sys
 from typing import Callable, Sequence
 
@@ -16,46 +14,29 @@ from pipeline_defs.settings import SettingsError, get_settings
 
 
 def _stack():
+    """The stack of this state dir, on the ports it was started with (`.local/stack.json`) unless
+    the environment names others."""
+    import os
+
+    from pipeline_defs.local.record import with_recorded_ports
     from pipeline_defs.local.stack import LocalStack
 
-    return LocalStack(get_settings())
+    return LocalStack(with_recorded_ports(get_settings(), os.environ))
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
     stack = _stack()
     if args.foreground:
-        return _run_foreground(stack, seed_days=args.days if args.seed else 0)
+        return _run_foreground(stack, seed_days=args.days if args.seed else 0, dagster=not args.no_dagster)
     stack.up(dagster=not args.no_dagster, seed_days=args.days if args.seed else 0)
     print("ready — `eval \"$(pipeline local env)\"` to use it from this shell")
     return 0
 
 
-def _run_foreground(stack, seed_days: int) -> int:
-    """`make dev`: the stack in the background, Dagster in the foreground; Ctrl-C stops what we started."""
-    from pipeline_defs.local.stack import DAGSTER_YAML
+def _run_foreground(stack, seed_days: int, dagster: bool) -> int:
+    from pipeline_defs.local.foreground import run_foreground
 
-    started = stack.up(dagster=False, seed_days=seed_days)
-    if stack.dagster().running():
-        print(f"dagster: already running on {stack.dagster_url} (leaving it as it is)")
-        return 0
-    stack.dagster_home.mkdir(parents=True, exist_ok=True)
-    (stack.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
-    process = stack.dagster()
-    print(f"dagster: starting the UI on {stack.dagster_url} — Ctrl-C stops everything `make dev` started")
-    child = subprocess.Popen(list(process.argv), env={**__import__("os").environ, **process.env}, cwd=process.cwd)
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        child.send_signal(signal.SIGINT)
-        try:
-            code = child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            code = child.wait()
-    finally:
-        if started:
-            stack.down(only=started)
-    return 0 if code in (0, -signal.SIGINT, 130) else code
+    return run_foreground(stack, seed_days=seed_days, dagster=dagster)
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
@@ -78,6 +59,18 @@ def cmd_local_env(args: argparse.Namespace) -> int:
 
     print(format_env(_stack().env()))
     return 0
+
+
+def cmd_aws(argv: Sequence[str]) -> int:
+    """`pipeline aws …`: this venv's awscli with ``--endpoint-url`` of the running stack's moto (any
+    awscli version, whatever the shell's environment) and the stack's region and fake credentials."""
+    import os
+
+    stack = _stack()
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    env = {**os.environ, **{k: v for k, v in stack.env().items() if k.startswith("AWS_") or k == "PATH"}}
+    os.execve(aws, [aws, "--endpoint-url", stack.moto_url, *argv], env)
+    return 0  # not reached
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -104,11 +97,14 @@ def cmd_status_files(args: argparse.Namespace) -> int:
     if not states:
         print("no files recorded" + (f" for {args.dataset}" if args.dataset else "") + (f" on {args.date}" if args.date else ""))
         return 0
-    print(f"{'status':<12} {'dataset':<13} {'partition':<10} {'in':>8} {'loaded':>8} {'quar.':>6}  key")
+    print(f"{'status':<12} {'dataset':<13} {'partition':<10} {'in':>8} {'loaded':>8} {'quar.':>6} "
+          f"{'inserted':>8} {'updated':>8} {'same':>8} {'older':>8}  key [version]")
     for s in sorted(states, key=lambda s: (s.dataset, s.partition, s.key)):
         reason = f"  ({s.reason})" if s.reason else ""
+        version = f" [{s.version_id}]" if s.version_id else ""
         print(f"{s.status:<12} {s.dataset:<13} {s.partition:<10} {s.rows_in:>8} {s.rows_loaded:>8} "
-              f"{s.rows_quarantined:>6}  {s.key}{reason}")
+              f"{s.rows_quarantined:>6} {s.rows_inserted:>8} {s.rows_updated:>8} {s.rows_unchanged:>8} "
+              f"{s.rows_superseded:>8}  {s.key}{version}{reason}")
     return 0
 
 
@@ -173,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     local_sub.add_parser("status", help="each part: up/down and its endpoint").set_defaults(func=cmd_local_status)
     local_sub.add_parser("env", help="print `export` lines for the local stack").set_defaults(func=cmd_local_env)
 
+    sub.add_parser("aws", help="the aws CLI pointed at the running local stack (`pipeline aws sqs list-queues`)",
+                   add_help=False)
     seed = sub.add_parser("seed", help="realistic sample data for all datasets into the raw bucket")
     seed.add_argument("--days", type=int, default=3, help="how many days, ending yesterday (default 3)")
     seed.add_argument("--end", help="last day YYYY-MM-DD (default: yesterday, UTC)")
@@ -206,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["aws"]:  # everything after `aws` belongs to awscli
+        try:
+            return cmd_aws(argv[1:])
+        except (StackError, SettingsError) as exc:
+            print(f"pipeline: {exc}", file=sys.stderr)
+            return 1
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -8,6 +8,7 @@ from dagster import Definitions, in_process_executor, load_from_defs_folder
 
 from assets.aggregates import aggregate_assets
 from assets.analytics import analytics_assets
+from assets.freshness import warehouse_freshness
 from assets.raw import raw_assets
 from assets.reports import report_assets
 from assets.stream import (close_stream_day_job, close_stream_day_schedule, realtime_matches_batch,
@@ -20,6 +21,8 @@ from pipeline_defs.schedules import (daily_report_job, daily_report_schedule, ma
                                      market_intraday_schedule, stream_archive_job, stream_archive_schedule)
 from pipeline_defs.settings import PROJECT_ROOT, get_settings
 from sensors.alerts import run_failure_alert_sensor
+from sensors.check_alerts import check_failure_alert_sensor
+from sensors.freshness import warehouse_freshness_job, warehouse_freshness_schedule
 from sensors.recovery import load_recovery_sensor
 from sensors.s3_upload import s3_upload_sensor
 from sensors.sqs_upload import sqs_upload_sensor
@@ -28,11 +31,13 @@ def _hand_written() -> Definitions:
     return Definitions(
         assets=[*raw_assets, *validated_assets, *warehouse_assets, *aggregate_assets, *report_assets,
                 *stream_assets, *analytics_assets],
-        asset_checks=[realtime_matches_batch],
-        jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job],
+        asset_checks=[realtime_matches_batch, warehouse_freshness],
+        jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job,
+              warehouse_freshness_job],
         sensors=[sqs_upload_sensor, s3_upload_sensor, load_recovery_sensor, run_failure_alert_sensor,
-                 stream_observation_sensor],
-        schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule],
+                 stream_observation_sensor, check_failure_alert_sensor],
+        schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule,
+                   warehouse_freshness_schedule],
         resources=build_resources(get_settings()),
         # steps run inside their run's process: concurrency comes from concurrent runs (one per
         # dataset-partition), and a 2-core laptop or a Fargate task does not pay a process per step

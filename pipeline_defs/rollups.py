@@ -22,6 +22,11 @@ the load wrote, plus the days those orders had before (``order_facts`` remembers
 day, customer and country it was counted with), plus — for a customers or products load — the days
 of orders whose customer country or product category changed. ``rebuild`` recomputes everything
 (after writes that bypassed the loader). An advisory lock serialises refreshes.
+
+Each refresh first records which loads it absorbs (``analytics.rollup_coverage``: per dataset and
+partition, the fingerprint of its ``ops.load_audit`` loads from the view ``analytics.rollup_loads``,
+migration ``0009_rollup_coverage``). A partition whose loads no longer match is stale: the analytics
+API lists it in ``data.source.stale_days`` until a refresh covers it again.
 """
 
 from __future__ import annotations
@@ -138,6 +143,21 @@ _STATE = """
         revenue_statuses = excluded.revenue_statuses, days_refreshed = excluded.days_refreshed"""
 
 
+_COVERAGE = """
+    INSERT INTO analytics.rollup_coverage AS c (dataset, partition_date, loads, refreshed_at)
+    SELECT dataset, partition_date, loads, now() FROM analytics.rollup_loads
+    WHERE dataset = ANY(%(datasets)s) AND (%(partition)s::date IS NULL OR partition_date = %(partition)s)
+    ON CONFLICT (dataset, partition_date) DO UPDATE SET loads = excluded.loads, refreshed_at = excluded.refreshed_at"""
+
+
+def record_coverage(cur, datasets: tuple[str, ...], partition: date | None) -> None:
+    """Note the loads of these datasets (of one partition, or all) as absorbed by the refresh that
+    follows in the same transaction. Run first: a load committed later stays visibly stale."""
+    cur.execute("SELECT to_regclass('analytics.rollup_coverage') IS NOT NULL")
+    if cur.fetchone()[0]:  # absent while migrations before 0009 run
+        cur.execute(_COVERAGE, {"datasets": list(datasets), "partition": partition})
+
+
 def _bound(extra: dict | None = None) -> dict:
     return {"statuses": list(REVENUE_STATUSES), **(extra or {})}
 
@@ -167,6 +187,7 @@ def refresh_after_load(conn: psycopg.Connection, dataset: str, partition: date) 
         return None
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        record_coverage(cur, (dataset,), partition)
         days = affected_days(cur, dataset, partition)
         count = refresh_days(cur, days)
         if dataset == "products":
@@ -180,6 +201,7 @@ def refresh_partition(conn: psycopg.Connection, partition: date) -> int:
     caller's transaction; returns the number of days recomputed."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        record_coverage(cur, ROLLED_UP_DATASETS, partition)
         days = sorted({day for dataset in ROLLED_UP_DATASETS for day in affected_days(cur, dataset, partition)})
         count = refresh_days(cur, days)
         cur.execute(_PRODUCT_FACTS, {"partition": partition})
@@ -190,6 +212,7 @@ def rebuild(conn: psycopg.Connection) -> int:
     """Recompute all rollups from the warehouse (in the caller's transaction); returns the days."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        record_coverage(cur, ROLLED_UP_DATASETS, None)
         cur.execute(_ALL_DAYS)
         days = [row[0] for row in cur.fetchall()]
         for table in ROLLUP_TABLES:  # names from this module's allow-list

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
 
+from pipeline_defs.contracts.limits import Limits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,6 +39,7 @@ RESOURCE_ENV: dict[str, str] = {
     "PIPELINE_AGGREGATES_TABLE": "aggregates_table",
     "PIPELINE_REALTIME_TABLE": "realtime_table",
     "PIPELINE_MARKET_TABLE": "market_table",
+    "PIPELINE_SEEN_TABLE": "seen_table",
     "PIPELINE_CACHE_TABLE": "cache_table",
     "PIPELINE_ALERTS_TOPIC": "alerts_topic",
     "PIPELINE_REPORTS_TOPIC": "reports_topic",
@@ -62,6 +65,7 @@ class ResourceNames:
     aggregates_table: str = "pipeline-aggregates"
     realtime_table: str = "pipeline-realtime"
     market_table: str = "pipeline-market-state"
+    seen_table: str = "pipeline-realtime-seen"
     cache_table: str = "pipeline-query-cache"
     alerts_topic: str = "pipeline-alerts"
     reports_topic: str = "pipeline-reports"
@@ -111,6 +115,7 @@ class Settings:
     upload_sensors: tuple[str, ...] = ("sqs",)  # which upload sensors start RUNNING: sqs, s3 (or none)
     s3_sensor_lookback_days: int = 7
     stream: StreamSettings = StreamSettings()
+    limits: Limits = Limits()
 
     @property
     def local_postgres_dir(self) -> Path:
@@ -164,6 +169,34 @@ def _stream(env: Mapping[str, str]) -> StreamSettings:
     return stream
 
 
+# --- hard limits on input files and records (reasons in pipeline_defs/contracts/limits.py) ---------
+LIMIT_ENV: dict[str, str] = {
+    "PIPELINE_MAX_FILE_BYTES": "file_bytes",  # decompressed bytes per file → too_large:decompressed
+    "PIPELINE_MAX_RECORD_CHARS": "record_chars",  # a line / CSV row / JSON array element → too_large:record
+    "PIPELINE_MAX_COLUMNS": "columns",  # CSV header cells / keys of a record → too_large:columns
+    "PIPELINE_MAX_NUMBER_DIGITS": "number_digits",  # a JSON number literal → invalid:<field>
+    "PIPELINE_MAX_JSON_DEPTH": "json_depth",  # nesting of a record → too_deep:json
+    "PIPELINE_MAX_EXTRA_CHARS": "extra_chars",  # unknown fields as JSON → too_large:extra
+}
+
+
+def _limits(env: Mapping[str, str]) -> Limits:
+    values = {}
+    for var, attr in LIMIT_ENV.items():
+        raw = (env.get(var) or "").replace("_", "")
+        if not raw:
+            continue
+        if not raw.isdigit() or int(raw) < 1:
+            raise SettingsError(f"{var}={env[var]!r} must be a whole number of at least 1")
+        values[attr] = int(raw)
+    limits = replace(Limits(), **values)
+    if limits.number_digits > 4300:
+        raise SettingsError("PIPELINE_MAX_NUMBER_DIGITS must be at most 4300 (Python's integer conversion limit)")
+    if limits.json_depth > 500:
+        raise SettingsError("PIPELINE_MAX_JSON_DEPTH must be at most 500 (the parsers recurse)")
+    return limits
+
+
 def _sensors(raw: str) -> tuple[str, ...]:
     chosen = tuple(part.strip() for part in raw.split(",") if part.strip() and part.strip() != "none")
     unknown = set(chosen) - {"sqs", "s3"}
@@ -197,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_sensors=_sensors(env.get("PIPELINE_UPLOAD_SENSORS", "sqs")),
         s3_sensor_lookback_days=_int(env, "PIPELINE_S3_SENSOR_LOOKBACK_DAYS", 7),
         stream=_stream(env),
+        limits=_limits(env),
     )
 
 

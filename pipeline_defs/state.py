@@ -1,12 +1,14 @@
 """Per-file processing state in DynamoDB (one item per raw object), seed 001's "processing state".
 
-Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, size, dataset, partition, status
-(pending / loaded / quarantined / failed), rows_in / rows_loaded / rows_quarantined, run_id,
-run_key / attempt / retry_at (which run request it waits on, how many loads were tried, when the next
-one is due), updated_at. GSI ``gsi1`` (``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a
-partition's files. The upload sensors write ``pending`` and skip what is loaded; the warehouse asset
-writes loaded/quarantined; ``sensors/recovery.py`` turns a failed run's pending files into ``failed``
-and re-requests them with backoff until :data:`MAX_ATTEMPTS`.
+Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, version_id (the S3 version read),
+size, dataset, partition, status (pending / loaded / quarantined / failed), rows_in / rows_loaded /
+rows_quarantined, the merge's split of rows_loaded (rows_inserted / rows_updated / rows_unchanged /
+rows_superseded, as in pipeline_defs/batch/audit.py), run_id, run_key / attempt / retry_at (which run
+request it waits on, how many loads were tried, when the next one is due), updated_at. GSI ``gsi1``
+(``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's files. The upload sensors
+write ``pending`` and skip what is loaded; the warehouse asset writes loaded/quarantined;
+``sensors/recovery.py`` turns a failed run's pending files into ``failed`` and re-requests them with
+backoff until :data:`MAX_ATTEMPTS`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Iterable, Iterator
 from pipeline_defs.dynamo import batch_write
 
 PENDING, LOADED, QUARANTINED, FAILED = "pending", "loaded", "quarantined", "failed"
+MERGE_COUNTS = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_superseded")
 MAX_ATTEMPTS = 4  # loads requested per upload (each with Dagster's own run retries), then an alert
 RETRY_BASE_SECONDS = 60  # a failed load is requested again after 1, 4, 16 minutes
 
@@ -44,9 +47,15 @@ class FileState:
     attempt: int = 0
     retry_at: str = ""  # ISO time the next load is due (failed files only)
     updated_at: str = ""
+    version_id: str = ""
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_superseded: int = 0
 
     def item(self) -> dict:
-        return {
+        merged = {name: {"N": str(getattr(self, name))} for name in MERGE_COUNTS}
+        return merged | {
             "pk": {"S": f"file#{self.key}"}, "sk": {"S": "state"},
             "gsi1pk": {"S": f"files#{self.dataset}#{self.partition}"}, "gsi1sk": {"S": self.key},
             "key": {"S": self.key}, "etag": {"S": self.etag}, "dataset": {"S": self.dataset},
@@ -55,6 +64,7 @@ class FileState:
             "rows_quarantined": {"N": str(self.rows_quarantined)}, "reason": {"S": self.reason},
             "run_id": {"S": self.run_id}, "run_key": {"S": self.run_key}, "attempt": {"N": str(self.attempt)},
             "retry_at": {"S": self.retry_at}, "updated_at": {"S": self.updated_at or _now()},
+            "version_id": {"S": self.version_id},
         }
 
     @classmethod
@@ -68,7 +78,8 @@ class FileState:
         return cls(key=s("key"), etag=s("etag"), dataset=s("dataset"), partition=s("partition"),
                    status=s("status"), size=n("size"), rows_in=n("rows_in"), rows_loaded=n("rows_loaded"),
                    rows_quarantined=n("rows_quarantined"), reason=s("reason"), run_id=s("run_id"),
-                   run_key=s("run_key"), attempt=n("attempt"), retry_at=s("retry_at"), updated_at=s("updated_at"))
+                   run_key=s("run_key"), attempt=n("attempt"), retry_at=s("retry_at"), updated_at=s("updated_at"),
+                   version_id=s("version_id"), **{name: n(name) for name in MERGE_COUNTS})
 
 
 def _now() -> str:

@@ -25,6 +25,7 @@ from infra.config import InfraConfig
 from infra.nag import acknowledge
 from pipeline_defs.local.provision import (
     FOURTEEN_DAYS,
+    NONCURRENT_VERSION_DAYS,
     QUERY_RESULTS_EXPIRY_DAYS,
     TABLES,
     UPLOADS_MAX_RECEIVE_COUNT,
@@ -66,12 +67,17 @@ class StorageStack(Stack):
                 s3.Transition(storage_class=glacier, transition_after=Duration.days(config.raw_glacier_days))],
             noncurrent_version_expiration=Duration.days(config.raw_noncurrent_days),
             abort_incomplete_multipart_upload_after=Duration.days(7))])
-        self.processed = self._bucket("Processed", names.processed_bucket, rules=[s3.LifecycleRule(
+        # Re-runs replace lake and quarantine files: versioned, so a replaced file stays recoverable
+        # for NONCURRENT_VERSION_DAYS (the same rule `pipeline local up` provisions).
+        replaced = Duration.days(NONCURRENT_VERSION_DAYS)
+        self.processed = self._bucket("Processed", names.processed_bucket, versioned=True, rules=[s3.LifecycleRule(
             id="tier-processed", abort_incomplete_multipart_upload_after=Duration.days(7),
+            noncurrent_version_expiration=replaced,
             transitions=[s3.Transition(storage_class=ia,
                                        transition_after=Duration.days(config.processed_ia_days))])])
-        self.quarantine = self._bucket("Quarantine", names.quarantine_bucket, rules=[s3.LifecycleRule(
-            id="expire-quarantine", expiration=Duration.days(config.quarantine_expire_days))])
+        self.quarantine = self._bucket("Quarantine", names.quarantine_bucket, versioned=True, rules=[s3.LifecycleRule(
+            id="expire-quarantine", expiration=Duration.days(config.quarantine_expire_days),
+            noncurrent_version_expiration=replaced)])
         self.reports = self._bucket("Reports", names.reports_bucket, rules=[s3.LifecycleRule(
             id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7))])
         self.results = self._bucket("QueryResults", names.results_bucket, rules=[s3.LifecycleRule(

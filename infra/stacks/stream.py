@@ -53,9 +53,9 @@ class StreamStack(Stack):
         self.processor = PipelineFunction(
             self, "Processor", config=config, name="stream_processor",
             description="Kinesis batches -> real-time metrics, market state and the raw archive",
-            environment=env_for(names, "realtime_table", "market_table", "raw_bucket"),
+            environment=env_for(names, "realtime_table", "market_table", "seen_table", "raw_bucket"),
             memory_mb=config.lambda_memory_mb, timeout_s=config.lambda_timeout_seconds)
-        tables = table_resources(arns, names, "realtime_table") + table_resources(arns, names, "market_table")
+        tables = [r for attr in ("realtime_table", "market_table", "seen_table") for r in table_resources(arns, names, attr)]
         allow(self.processor.role, DDB_READ + DDB_WRITE, tables)
         allow(self.processor.role, S3_READ + S3_WRITE,
               [arns.objects(names.raw_bucket, prefix) for prefix in ARCHIVE_PREFIXES],

@@ -136,23 +136,20 @@ def web_events(cur, day: date) -> list[dict]:
 def _from_stream_archive(cur, day: date) -> list[dict]:
     """Per event type, the hot path's records the batch path loaded from the stream archive that day.
 
-    Counted per Kinesis record (``extra._stream`` shard + seq) over the warehouse rows and their
-    ``duplicate:key`` rejects, like the ``realtime_matches_batch`` check, so a redelivered batch
-    counts once and a client's re-send twice — as the real-time counters count them.
+    Counted per ``event_id`` over the warehouse rows and their ``duplicate:key`` rejects, like the
+    ``realtime_matches_batch`` check, so a redelivered batch and a client's re-send count once — as
+    the real-time counters count them.
     """
     found = rows(cur, """
         WITH archived AS (
-            SELECT event_type, extra -> '_stream' AS pos FROM warehouse.web_events
+            SELECT event_type, event_id FROM warehouse.web_events
             WHERE _partition = %(day)s AND _source_key ~ %(archive)s
           UNION ALL
-            SELECT q.record::jsonb ->> 'event_type',
-                   CASE jsonb_typeof(q.record::jsonb -> 'extra') WHEN 'string'
-                        THEN ((q.record::jsonb ->> 'extra')::jsonb) -> '_stream'
-                        ELSE q.record::jsonb -> 'extra' -> '_stream' END
+            SELECT q.record::jsonb ->> 'event_type', q.record::jsonb ->> 'event_id'
             FROM ops.quarantine q
             WHERE q.dataset = 'web_events' AND q.partition_date = %(day)s AND q.reason = 'duplicate:key'
               AND q.source_key ~ %(archive)s)
-        SELECT event_type, count(DISTINCT (pos ->> 'shard', pos ->> 'seq')) AS records
+        SELECT event_type, count(DISTINCT event_id) AS records
         FROM archived WHERE event_type IS NOT NULL GROUP BY 1 ORDER BY 1""",
         {**day_params(day), "archive": ARCHIVE_KEY_SQL})
     return [{"sk": f"archive#{r['event_type']}", **r} for r in found]

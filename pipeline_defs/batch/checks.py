@@ -1,5 +1,8 @@
 """Data-quality queries behind the warehouse asset checks (plain SQL, testable without Dagster).
 
+``staged_duplicates`` and ``audited_valid_rows`` run on the staged partition before the merge
+(the blocking checks in ``assets/warehouse.py``); the others on the warehouse after it.
+
 Table and column names come only from the contracts and the REFERENCES allow-list below.
 """
 
@@ -42,3 +45,21 @@ def orphans(cur, table: str, column: str, partition: date) -> tuple[int, list[st
 
 def references_of(table: str) -> list[str]:
     return [column for (child, column) in REFERENCES if child == table]
+
+
+def staged_duplicates(cur, stage: sql.Composable, key: tuple[str, ...]) -> tuple[int, list[str]]:
+    """Rows of a staging table whose key appears more than once, with a few example keys."""
+    cols = sql.SQL(", ").join(sql.Identifier(k) for k in key)
+    cur.execute(sql.SQL(
+        "SELECT concat_ws('/', {cols}), n - 1 FROM (SELECT {cols}, count(*) AS n FROM {stage}"
+        " GROUP BY {cols} HAVING count(*) > 1) dupes ORDER BY 1"
+    ).format(cols=cols, stage=stage))
+    rows = cur.fetchall()
+    return sum(extra for _, extra in rows), [example for example, _ in rows[:5]]
+
+
+def audited_valid_rows(cur, dataset: str, partition: date) -> int:
+    """The rows validation counted valid for the partition (``ops.load_audit.rows_loaded``)."""
+    cur.execute("SELECT coalesce(sum(rows_loaded), 0)::bigint FROM ops.load_audit"
+                " WHERE dataset = %s AND partition_date = %s", (dataset, partition))
+    return cur.fetchone()[0]

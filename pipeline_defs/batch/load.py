@@ -1,10 +1,13 @@
-"""Merge one dataset-partition from the Parquet lake into the warehouse.
+"""Merge one dataset-partition's staged rows into the warehouse, then rewrite its lake partition.
 
-Per table: ``COPY`` the partition into a temporary staging table, then a single
-``INSERT … ON CONFLICT … DO UPDATE`` — all tables of the dataset in ONE transaction, so a failure
-(or a database outage) leaves no partial partition, and a retry completes it. A later
-``updated_at`` wins; an unchanged row is not rewritten, so re-runs are no-ops on disk.
-Child rows (order_items) are replaced for exactly the parents that won the merge.
+Per table: ``COPY`` the staged Parquet into a temporary staging table, classify every staged row
+against the warehouse (inserted / updated / unchanged / superseded by a newer version), then a
+single ``INSERT … ON CONFLICT … DO UPDATE`` — all tables of the dataset in ONE transaction, so a
+failure (or a database outage) leaves no partial partition, and a retry completes it. A later
+``updated_at`` wins; an unchanged row is not rewritten, so re-runs are no-ops on disk. Child rows
+(order_items) are replaced for exactly the parents that won the merge. Still in that transaction,
+the lake partition — and every partition whose rows this load took over — is rewritten from the
+merged tables (``pipeline_defs/batch/lake.py``), and the per-file outcome goes to the audit.
 """
 
 from __future__ import annotations
@@ -12,19 +15,23 @@ from __future__ import annotations
 import io
 import queue
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Generator, Iterator
 
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
 from pipeline_defs.batch import audit
-from pipeline_defs.batch.lake import read_partition
+from pipeline_defs.batch.lake import read_partition, write_from_warehouse
 from pipeline_defs.contracts import LINEAGE_COLUMNS, Contract, columns
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+_LOAD_LOCK = 7_310_002  # with hashtext(dataset): one merge per dataset at a time, so the outcome is exact
 
 
 @dataclass
@@ -34,7 +41,9 @@ class TableLoad:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    superseded: int = 0  # staged rows that lost to a newer version already in the warehouse
     deleted: int = 0  # child rows replaced
+    lake: dict[date, list[str]] = field(default_factory=dict)  # lake partitions rewritten → their keys
 
 
 def _ident(schema: str, table: str) -> sql.Composed:
@@ -117,17 +126,31 @@ def _guard(contract: Contract, target: str, incoming: str) -> sql.Composable:
         t=sql.Identifier(target), i=sql.Identifier(incoming))
 
 
+def _classify(cur, contract: Contract, stage: sql.Identifier, names: list[str]) -> None:
+    """``outcome``: what the merge will do with each staged row, and the partition its key was in.
+
+    The same rule as the merge's: no stored row → inserted; the stored row is newer → superseded;
+    equal in every column (lineage included) → unchanged; else updated. The parents that win
+    (all but superseded) decide which children are replaced."""
+    key = list(contract.key)
+    non_key = [n for n in names if n not in key]
+    cur.execute(sql.SQL(
+        "CREATE TEMP TABLE outcome ON COMMIT DROP AS SELECT {sk}, s._source_key, CASE"
+        " WHEN w.{k0} IS NULL THEN 'inserted' WHEN ({guard}) IS NOT TRUE THEN 'superseded'"
+        " WHEN ({wnk}) IS NOT DISTINCT FROM ({snk}) THEN 'unchanged' ELSE 'updated' END AS outcome,"
+        " w._partition AS was_partition FROM {stage} s LEFT JOIN {target} w USING ({k})"
+    ).format(sk=_col_list(key, "s"), k0=sql.Identifier(key[0]), guard=_guard(contract, "w", "s"),
+             wnk=_col_list(non_key, "w"), snk=_col_list(non_key, "s"), stage=stage,
+             target=_ident("warehouse", contract.table), k=_col_list(key)))
+    if contract.children:
+        cur.execute("CREATE TEMP TABLE won ON COMMIT DROP AS SELECT * FROM outcome WHERE outcome <> 'superseded'")
+
+
 def _merge_main(cur, contract: Contract, stage: sql.Identifier, names: list[str], result: TableLoad) -> None:
     key = list(contract.key)
     non_key = [n for n in names if n not in key]
     target = _ident("warehouse", contract.table)
-    # the parents that win, computed before the merge, decide which children are replaced
-    if contract.children:
-        cur.execute(sql.SQL(
-            "CREATE TEMP TABLE won ON COMMIT DROP AS SELECT {sk} FROM {stage} s LEFT JOIN {target} w USING ({k})"
-            " WHERE w.{k0} IS NULL OR {guard}"
-        ).format(sk=_col_list(key, "s"), stage=stage, target=target, k=_col_list(key),
-                 k0=sql.Identifier(key[0]), guard=_guard(contract, "w", "s")))
+    _classify(cur, contract, stage, names)
     query = sql.SQL(
         "WITH merged AS ("
         " INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {stage}"
@@ -140,40 +163,77 @@ def _merge_main(cur, contract: Contract, stage: sql.Identifier, names: list[str]
         ex=_col_list(non_key, "excluded"), tnk=_col_list(non_key, "t"), guard=_guard(contract, "t", "excluded"),
     )
     cur.execute(query)
-    result.inserted, result.updated = cur.fetchone()
-    result.unchanged = result.staged - result.inserted - result.updated
+    merged = cur.fetchone()
+    cur.execute("SELECT outcome, count(*) FROM outcome GROUP BY 1")
+    counts = Counter(dict(cur.fetchall()))
+    result.inserted, result.updated, result.unchanged, result.superseded = (counts[o] for o in audit.MERGE_OUTCOMES)
+    if merged != (result.inserted, result.updated) or sum(counts.values()) != result.staged:
+        raise RuntimeError(f"warehouse.{contract.table}: the merge inserted/updated {merged}, "
+                           f"but {dict(counts)} of {result.staged} staged rows were expected")
+
+
+def _file_outcomes(cur) -> dict[str, Counter]:
+    cur.execute("SELECT _source_key, outcome, count(*) FROM outcome GROUP BY 1, 2")
+    found: dict[str, Counter] = {}
+    for source_key, outcome, count in cur.fetchall():
+        found.setdefault(source_key, Counter())[outcome] = count
+    return found
+
+
+def _displaced(cur, partition: date) -> set[date]:
+    """Other partitions whose rows this load took over (their lake partitions shrink)."""
+    cur.execute("SELECT DISTINCT was_partition FROM outcome WHERE outcome = 'updated' AND was_partition <> %s",
+                (partition,))
+    return {row[0] for row in cur.fetchall()}
 
 
 def _replace_children(cur, contract: Contract, table: str, stage: sql.Identifier, names: list[str],
-                      result: TableLoad) -> None:
+                      result: TableLoad) -> set[date]:
+    """Replace the children of the parents that won; returns the partitions the replaced ones were in."""
     key = list(contract.key)
     target = _ident("warehouse", table)
-    cur.execute(sql.SQL("DELETE FROM {target} c USING won WHERE {join}").format(
+    cur.execute(sql.SQL("DELETE FROM {target} c USING won WHERE {join} RETURNING c._partition").format(
         target=target, join=sql.SQL(" AND ").join(
             sql.SQL("c.{k} = won.{k}").format(k=sql.Identifier(k)) for k in key)))
-    result.deleted = cur.rowcount
+    was = [row[0] for row in cur.fetchall()]
+    result.deleted = len(was)
     cur.execute(sql.SQL("INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s JOIN won USING ({k})").format(
         target=target, cols=_col_list(names), scols=_col_list(names, "s"), stage=stage, k=_col_list(key)))
     result.inserted = cur.rowcount
+    result.superseded = result.staged - result.inserted  # children of parents that lost the merge
+    return set(was)
 
 
-def load_partition(conn, s3, processed_bucket: str, contract: Contract, partition: date,
-                   run_id: str | None = None) -> list[TableLoad]:
-    """Merge the partition's lake files into the warehouse in one transaction."""
-    results: list[TableLoad] = []
-    with conn.transaction(), conn.cursor() as cur:
-        main_names = columns(contract) + list(LINEAGE_COLUMNS)
-        stage, staged = _stage(cur, contract.table, main_names,
-                               read_partition(s3, processed_bucket, contract.table, partition))
-        main = TableLoad(contract.table, staged=staged)
-        _merge_main(cur, contract, stage, main_names, main)
-        results.append(main)
+def load_partition(conn, s3, processed_bucket: str, contract: Contract, partition: date, workdir: Path,
+                   run_id: str | None = None, gate=None) -> list[TableLoad] | None:
+    """Merge the partition's staged rows into the warehouse and rewrite the lake partitions it
+    changed, in one transaction; the audit gets each file's outcome.
+
+    Every table is staged first; ``gate(cur, {table: (staging table, rows)})`` then sees them before
+    anything is merged, and when it returns False the transaction rolls back and None is returned."""
+    tables = [contract.table, *(child.table for child in contract.children)]
+    with conn.transaction() as tx, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOAD_LOCK, contract.name))
+        staged = {}
+        for table in tables:
+            names = columns(contract, table) + list(LINEAGE_COLUMNS)
+            staged[table] = (*_stage(cur, table, names, read_partition(s3, processed_bucket, table, partition,
+                                                                       staged=True)), names)
+        if gate is not None and not gate(cur, {table: (stage, rows) for table, (stage, rows, _) in staged.items()}):
+            raise psycopg.Rollback(tx)
+        stage, rows, names = staged[contract.table]
+        main = TableLoad(contract.table, staged=rows)
+        _merge_main(cur, contract, stage, names, main)
+        main.lake = dict.fromkeys({partition} | _displaced(cur, partition))
+        results = [main]
         for child in contract.children:
-            names = columns(contract, child.table) + list(LINEAGE_COLUMNS)
-            child_stage, child_staged = _stage(cur, child.table, names,
-                                               read_partition(s3, processed_bucket, child.table, partition))
-            load = TableLoad(child.table, staged=child_staged)
-            _replace_children(cur, contract, child.table, child_stage, names, load)
+            stage, rows, names = staged[child.table]
+            load = TableLoad(child.table, staged=rows)
+            load.lake = dict.fromkeys({partition} | _replace_children(cur, contract, child.table, stage, names, load))
             results.append(load)
-        audit.mark_loaded(cur, contract.name, partition, run_id)
-    return results
+        audit.record_merge(cur, contract.name, partition, _file_outcomes(cur), run_id)
+        for load in results:  # last: nothing after this can fail but the commit (a retry rewrites the same)
+            for day in sorted(load.lake):
+                load.lake[day] = write_from_warehouse(cur, s3, processed_bucket, contract, load.table, day, workdir)
+        return results
+    return None  # reached only when the gate rolled the transaction back

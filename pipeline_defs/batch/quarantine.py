@@ -22,7 +22,7 @@ class QuarantineSink:
         self._csv_file = open(self.csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
         self._csv = csv.writer(self._csv_file)
         self._jsonl = open(self.jsonl_path, "w", encoding="utf-8")  # noqa: SIM115
-        self.rejected_files: list[tuple[str, str]] = []
+        self.rejected_files: list[tuple[str, str, str | None]] = []  # key, reason, S3 version
         self.count = 0
 
     def add(self, source_key: str, row: int, reason: str, record: str | None) -> None:
@@ -30,8 +30,8 @@ class QuarantineSink:
         self._jsonl.write(json.dumps({"source_key": source_key, "row": row, "reason": reason, "record": record}) + "\n")
         self.count += 1
 
-    def reject_file(self, source_key: str, reason: str) -> None:
-        self.rejected_files.append((source_key, reason))
+    def reject_file(self, source_key: str, reason: str, version_id: str | None = None) -> None:
+        self.rejected_files.append((source_key, reason, version_id))  # the copy is of the version read
         self.add(source_key, WHOLE_FILE_ROW, reason, None)
 
     def close(self) -> None:
@@ -50,10 +50,11 @@ class QuarantineSink:
             key = self.prefix() + "rejects.jsonl"
             s3.upload_file(str(self.jsonl_path), quarantine_bucket, key)
             written.append(key)
-        for source_key, reason in self.rejected_files:
+        for source_key, reason, version_id in self.rejected_files:
             key = self.prefix() + "files/" + source_key.replace("/", "__")
+            source = {"Bucket": raw_bucket, "Key": source_key} | ({"VersionId": version_id} if version_id else {})
             try:
-                s3.copy_object(Bucket=quarantine_bucket, Key=key, CopySource={"Bucket": raw_bucket, "Key": source_key},
+                s3.copy_object(Bucket=quarantine_bucket, Key=key, CopySource=source,
                                Metadata={"reason": reason, "source-key": source_key}, MetadataDirective="REPLACE")
                 written.append(key)
             except s3.exceptions.ClientError:

@@ -20,6 +20,7 @@ class RawFile:
     etag: str
     size: int
     last_modified: datetime
+    version_id: str | None = None  # the S3 version listed, read and recorded (None: unversioned bucket)
 
     @property
     def name(self) -> str:
@@ -57,10 +58,10 @@ def contract_prefixes(s3, bucket: str, contract: Contract) -> list[str]:
 def list_partition_files(s3, bucket: str, contract: Contract, partition: date) -> list[RawFile]:
     """Every object routed to ``contract`` whose partition is ``partition``, sorted by key."""
     found: dict[str, RawFile] = {}
-    paginator = s3.get_paginator("list_objects_v2")
+    paginator = s3.get_paginator("list_object_versions")  # key, ETag and VersionId from one entry
     for prefix in contract_prefixes(s3, bucket, contract):
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
+            for obj in _current(page):
                 key = obj["Key"]
                 routed = route(key)
                 if routed is None or routed.dataset != contract.name:
@@ -68,5 +69,15 @@ def list_partition_files(s3, bucket: str, contract: Contract, partition: date) -
                 if (routed.partition or obj["LastModified"].date()) != partition:
                     continue
                 found[key] = RawFile(key=key, etag=obj["ETag"].strip('"'), size=obj["Size"],
-                                     last_modified=obj["LastModified"])
+                                     last_modified=obj["LastModified"], version_id=_version(obj))
     return [found[key] for key in sorted(found)]
+
+
+def _current(page: dict) -> list[dict]:
+    """The current version of each object in a ``list_object_versions`` page (deleted keys have none)."""
+    return [v for v in page.get("Versions", []) if v.get("IsLatest")]
+
+
+def _version(obj: dict) -> str | None:
+    version = obj.get("VersionId")
+    return None if version in (None, "null") else version

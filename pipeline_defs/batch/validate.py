@@ -1,9 +1,9 @@
-"""Validate one dataset-partition: raw files → Parquet lake + quarantine, in bounded memory.
+"""Validate one dataset-partition: raw files → staged Parquet + quarantine, in bounded memory.
 
 Files are streamed chunk by chunk through the contract's vectorised validator into a local spill
 file per table. Within the partition a key keeps its latest version (``updated_at``, then file and
 row order); the others are quarantined as ``duplicate:key``. A file that turns out to be broken
-half-way (e.g. a truncated JSON array) is rejected as a whole: none of its rows reach the lake.
+half-way (e.g. a truncated JSON array) is rejected as a whole: none of its rows are staged.
 For every file, rows_in = rows_valid + rows_quarantined.
 """
 
@@ -23,10 +23,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from pipeline_defs.batch.lake import write_partition
+from pipeline_defs.batch.lake import LINEAGE_SCHEMA, write_partition
 from pipeline_defs.batch.quarantine import QuarantineSink
 from pipeline_defs.batch.raw_files import RawFile
 from pipeline_defs.contracts import Contract, FileRejected, arrow_schema, iter_records, validate_chunk
+from pipeline_defs.contracts.limits import Limits
+from pipeline_defs.settings import get_settings
 
 TRACK_FILE, TRACK_ROW = "__file", "__row"
 ROW_BITS = 40  # rows per file < 2**40; (file, row) packed into one int64 for fast set membership
@@ -37,6 +39,7 @@ class FileReport:
     key: str
     etag: str
     size: int
+    version_id: str | None = None  # the S3 version read (the one listed)
     rows_in: int = 0
     rows_quarantined: int = 0
     reason: str | None = None  # set when the whole file was rejected
@@ -88,7 +91,7 @@ class _Spill:
     def __init__(self, contract: Contract, partition: date, workdir: Path):
         self.tables = [contract.table, *(child.table for child in contract.children)]
         self.schemas = {t: arrow_schema(contract, t) for t in self.tables}
-        self.lineage = pa.schema([("_source_key", pa.string()), ("_partition", pa.date32())])
+        self.lineage = LINEAGE_SCHEMA
         self.partition = partition
         self.paths = {t: workdir / f"spill-{t}.parquet" for t in self.tables}
         self.writers = {
@@ -132,15 +135,16 @@ def _child_parent_rows(child: pa.Table, parent_rows: np.ndarray) -> np.ndarray:
 
 
 def _process_file(s3, bucket: str, contract: Contract, spill: _Spill, report: FileReport, file_index: int,
-                  key_frames: list[pd.DataFrame], sink: QuarantineSink, chunk_rows: int) -> None:
+                  key_frames: list[pd.DataFrame], sink: QuarantineSink, chunk_rows: int, limits: Limits) -> None:
     """Validate one file into the spill; on a file-level rejection mark the report (rows are filtered later)."""
     pending: list[tuple[int, str, str]] = []  # this file's row rejects, kept until the file is known good
     key_cols = list(contract.key) + (["updated_at"] if contract.has_updated_at else [])
     try:
-        body = s3.get_object(Bucket=bucket, Key=report.key)["Body"]
+        version = {"VersionId": report.version_id} if report.version_id else {}
+        body = s3.get_object(Bucket=bucket, Key=report.key, **version)["Body"]
         first_row = 0
-        for records in iter_records(body, report.key, chunk_rows=chunk_rows):
-            chunk = validate_chunk(contract, records, first_row=first_row)
+        for records in iter_records(body, report.key, chunk_rows=chunk_rows, limits=limits):
+            chunk = validate_chunk(contract, records, first_row=first_row, limits=limits)
             rejected = {r.row for r in chunk.rejects}
             pending.extend((r.row, r.reason, r.record) for r in chunk.rejects)
             report.extra_fields.update(chunk.extra_fields)
@@ -158,13 +162,13 @@ def _process_file(s3, bucket: str, contract: Contract, spill: _Spill, report: Fi
     except FileRejected as exc:
         report.reason = exc.reason
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "NoSuchVersion", "404"):
             raise
         report.reason = "object_deleted"
     if report.reason:
         report.rows_quarantined = report.rows_in
         report.reasons[report.reason] += max(report.rows_in, 1)
-        sink.reject_file(report.key, report.reason)
+        sink.reject_file(report.key, report.reason, report.version_id)
         return
     for row, reason, record in pending:
         sink.add(report.key, row, reason, record)
@@ -187,14 +191,18 @@ def _losers(contract: Contract, key_frames: list[pd.DataFrame], rejected_files: 
 
 def validate_partition(s3, raw_bucket: str, processed_bucket: str, contract: Contract, partition: date,
                        files: list[RawFile], workdir: Path, sink: QuarantineSink,
-                       chunk_rows: int = 50_000) -> PartitionReport:
-    """Validate every file of the partition, write the lake, and fill ``sink`` with the rejects."""
-    reports = [FileReport(key=f.key, etag=f.etag, size=f.size) for f in files]
+                       chunk_rows: int = 50_000, limits: Limits | None = None) -> PartitionReport:
+    """Validate every file of the partition, stage the valid rows for the merge (pipeline_defs/batch/lake.py)
+    and fill ``sink`` with the rejects.
+
+    ``limits`` (default: ``PIPELINE_MAX_*``) bound each file; one over them is rejected alone."""
+    limits = limits or get_settings().limits
+    reports = [FileReport(key=f.key, etag=f.etag, size=f.size, version_id=f.version_id) for f in files]
     spill = _Spill(contract, partition, workdir)
     key_frames: list[pd.DataFrame] = []
     try:
         for index, report in enumerate(reports):
-            _process_file(s3, raw_bucket, contract, spill, report, index, key_frames, sink, chunk_rows)
+            _process_file(s3, raw_bucket, contract, spill, report, index, key_frames, sink, chunk_rows, limits)
     finally:
         spill.close()
     rejected_files = {i for i, r in enumerate(reports) if r.reason}
@@ -227,6 +235,6 @@ def validate_partition(s3, raw_bucket: str, processed_bucket: str, contract: Con
                     yield kept
 
         partition_report.parquet_keys[table] = write_partition(
-            s3, processed_bucket, table, partition, spill.lake_schema(table), counted_batches(), workdir)
+            s3, processed_bucket, table, partition, spill.lake_schema(table), counted_batches(), workdir, staged=True)
         partition_report.rows_written[table] = counted
     return partition_report

@@ -14,10 +14,12 @@ from dataclasses import field as dc_field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import values as V
 from .children import ChildResult, check_children, child_table, totals_mismatch
 from .jsontext import properties_json
+from .limits import DEFAULT_LIMITS, TOO_LARGE_COLUMNS, TOO_LARGE_EXTRA, Limits
 from .model import Contract
 from .record import INVALID_EXTRA, MALFORMED, TOTAL_MISMATCH
 from .schema import arrow_schema, columns
@@ -87,14 +89,25 @@ def gather(rows: list[dict], names: tuple[str, ...], present: set) -> list | Non
     return col
 
 
-def validate_chunk(contract: Contract, records: list, first_row: int = 0) -> ValidatedChunk:
+def validate_chunk(contract: Contract, records: list, first_row: int = 0,
+                   limits: Limits = DEFAULT_LIMITS) -> ValidatedChunk:
     n = len(records)
     out = Outcome(n)
     rows, is_dict = records, None
     if not all(r.__class__ is dict for r in records):
         is_dict = np.fromiter((isinstance(r, dict) for r in records), bool, n)
-        out.flag(~is_dict, MALFORMED)
+        bad = np.flatnonzero(~is_dict)
+        why = np.array([getattr(records[i], "reason", MALFORMED) for i in bad], object)
+        for reason in dict.fromkeys(why):  # malformed:record, or the limit a line broke
+            mask = np.zeros(n, bool)
+            mask[bad[why == reason]] = True
+            out.flag(mask, reason)
         rows = [r if isinstance(r, dict) else {} for r in records]
+    if n and max(map(len, rows)) > limits.columns:  # too wide: judged on its width alone
+        wide = np.fromiter((len(r) > limits.columns for r in rows), bool, n)
+        out.flag(wide, TOO_LARGE_COLUMNS)
+        is_dict = (np.ones(n, bool) if is_dict is None else is_dict) & ~wide
+        rows = [{} if w else r for r, w in zip(rows, wide)]
     present: set = set().union(*rows) if n else set()
     arrays: dict[str, pa.Array] = {}
     children: dict[str, ChildResult] = {}
@@ -126,6 +139,9 @@ def validate_chunk(contract: Contract, records: list, first_row: int = 0) -> Val
     for result in children.values():
         extra_fields.update(result.extra_fields)
         out.flag(result.extra_bad, INVALID_EXTRA)
+    if extra_fields:
+        lengths = pc.fill_null(pc.utf8_length(arrays["extra"]), 0).to_numpy(zero_copy_only=False)
+        out.flag(lengths > limits.extra_chars, TOO_LARGE_EXTRA)
 
     keep = out.ok
     tables = {contract.table: _table(contract, contract.table, arrays, keep)}

@@ -1,7 +1,7 @@
 """The real-time metrics store (stdlib only): item keys, counter names, and the summary users read.
 
 One DynamoDB table (``PIPELINE_REALTIME_TABLE``, pk/sk, GSI ``by_event_type`` (event_type, sk),
-TTL ``expires_at``) holds three kinds of items:
+TTL ``expires_at``) holds two kinds of items:
 
 * metrics — ``pk=metrics#<day>``, ``sk=<day>#<kind>`` (kind = a web event type or ``market_tick``),
   ``event_type=<kind>``: top-level number attributes that only ever grow by ``ADD``
@@ -13,14 +13,27 @@ TTL ``expires_at``) holds three kinds of items:
   (fixed-width digits), ``first``, ``seqs`` (comma-separated): the records whose counters that
   batch's transaction added, so a redelivery can tell counted records from new ones.
 
-Everything expires 30 days after its day (TTL), so the table never needs cleaning.
+**Bounded items.** Dimension values become attribute names, so each metrics item keeps at most
+``MAX_DIMENSION_VALUES`` distinct values per dimension (:data:`DIMENSIONS`; the first values seen,
+the most frequent of a batch first); any further value adds to the dimension's *other* bucket,
+``<prefix>~`` (``el~``, ``err~``, ``sym~``/``vol~``, …; no amount for other currencies, a sum across
+currencies means nothing). Two batches admitting values at the same moment may each fill the room
+they saw, so a dimension holds at most ``MAX_DIMENSION_VALUES + 100 × (concurrent batches − 1)``
+values; :func:`worst_item_bytes` is far below DynamoDB's 400 KB even then.
+
+Business keys (which event was counted) live in their own table, see ``seen_key``.
+
+Everything expires 30 days after its day (TTL), so the tables never need cleaning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 
 from .stream_records import MARKET_KIND, WEB_EVENT_TYPES
@@ -29,6 +42,12 @@ TTL_DAYS = 30
 MAX_DIMENSION_CHARS = 100  # dimension values become attribute names: keep items far below 400 KB
 LT_STEP = math.log(1.1)  # page-load histogram: bins 10% wide, so percentiles are within ~5%
 LT_MAX_MS = 10_000_000.0
+MAX_DIMENSION_VALUES = 200  # distinct values per dimension per item; the rest count as "other"
+# Each dimension: the counter prefixes keyed by its value (admitted together, the first one always present).
+DIMENSIONS: tuple[tuple[str, ...], ...] = (
+    ("dev#",), ("cnt#", "amt#"), ("pay#",), ("camp#",), ("meth#",), ("el#",), ("err#",), ("sym#", "vol#"))
+NO_OTHER = frozenset({"amt#"})
+MAX_KEY_CHARS = 200  # longer business keys are stored by their SHA-256
 
 
 def metrics_key(day: str, kind: str) -> dict:
@@ -39,6 +58,51 @@ def ledger_key(shard: str, padded_last_seq: str) -> dict:
     return {"pk": f"ledger#{shard}", "sk": padded_last_seq}
 
 
+def seen_key(dataset: str, record: dict) -> str:
+    """The business key of a counted record: ``e#<event_id>`` for a web event (derived from the record
+    when the client sent none, so an identical re-send has the same one). Ticks are keyed by their
+    market-state item (``symbol``, ``ts``) instead, which the processor writes once per tick."""
+    key = f"e#{record['event_id']}" if dataset == "web_events" else f"t#{record['symbol']}#{record['ts']}"
+    if len(key) > MAX_KEY_CHARS:
+        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def other(prefix: str) -> str:
+    """The attribute counting a dimension's values beyond the bound (``el#`` → ``el~``)."""
+    return prefix[:-1] + "~"
+
+
+def bounded(counters: Counter, present: Iterable[str], room: int = MAX_DIMENSION_VALUES) -> Counter:
+    """``counters`` for an item whose attribute names are ``present``: each dimension admits new values
+    while it has fewer than ``room`` (a batch's most frequent first); the rest move to its other bucket."""
+    out = Counter(counters)
+    names = set(present)
+    for group in DIMENSIONS:
+        lead = group[0]
+        batch = {name[len(lead):]: n for name, n in counters.items() if name.startswith(lead)}
+        if not batch:
+            continue
+        have = sum(1 for name in names if name.startswith(lead))
+        new = sorted((v for v in batch if lead + v not in names), key=lambda v: (-batch[v], v))
+        for value in new[max(0, room - have):]:
+            for prefix in group:
+                n = out.pop(prefix + value, None)
+                if n is not None and prefix not in NO_OTHER:
+                    out[other(prefix)] += n
+    return out
+
+
+def worst_item_bytes(concurrent_batches: int = 4) -> int:
+    """An upper bound of a metrics item's size: the widest item (purchases: ``dev#``, ``cnt#``, ``amt#``,
+    ``pay#``) with every dimension full of the longest names, numbers at 21 bytes, hours and load bins."""
+    values = MAX_DIMENSION_VALUES + 100 * (concurrent_batches - 1)
+    per_name = 5 + MAX_DIMENSION_CHARS + 21
+    fixed = 24 + int(math.log(LT_MAX_MS) / LT_STEP) + 2 + 16
+    return (values * 4 + fixed) * per_name + 200
+
+
+@functools.lru_cache(maxsize=64)
 def expires_at(day: str) -> int:
     """Epoch seconds, TTL_DAYS after the end of ``day`` — deterministic, so rewriting it is idempotent."""
     start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc)
@@ -172,16 +236,27 @@ def percentile(hist: dict[int, int], q: float) -> float | None:
     return round(lt_value(max(hist)), 1)
 
 
+def _others(item: dict, **prefixes: str) -> dict:
+    """``{breakdown: n}`` of the values counted in other buckets (beyond MAX_DIMENSION_VALUES), non-zero only."""
+    found = {name: int(item.get(other(prefix), 0)) for name, prefix in prefixes.items()}
+    return {name: n for name, n in found.items() if n}
+
+
 def summarise(day: str, items: list[dict], latest: dict[str, dict] | None = None) -> dict:
-    """The ``GET /metrics/realtime`` answer for one day from its metrics items (plain values)."""
+    """The ``GET /metrics/realtime`` answer for one day from its metrics items (plain values).
+
+    Each section's ``other`` holds what its breakdowns counted beyond ``MAX_DIMENSION_VALUES``
+    distinct values (``{"by_element": 4300}``), so the breakdowns plus ``other`` add up to ``count``."""
     by_kind = {item["event_type"]: item for item in items if "event_type" in item}
     counts = {kind: int(by_kind.get(kind, {}).get("n", 0)) for kind in WEB_EVENT_TYPES}
     devices: Counter = Counter()
     hours: Counter = Counter()
+    other_devices = 0
     for kind in WEB_EVENT_TYPES:
         item = by_kind.get(kind, {})
         devices.update(_group(item, "dev#"))
         hours.update(_group(item, "h#"))
+        other_devices += int(item.get(other("dev#"), 0))
     pv = by_kind.get("page_view", {})
     hist = {int(k): v for k, v in _group(pv, "lt#").items()}
     lt_n = int(pv.get("lt_n", 0))
@@ -191,21 +266,28 @@ def summarise(day: str, items: list[dict], latest: dict[str, dict] | None = None
     volumes = _group(market, "vol#", float)
     latest = latest or {}
     symbols = {s: {"ticks": n, "volume": volumes.get(s, 0.0), "latest": latest.get(s)} for s, n in ticks.items()}
+    signups, clicks, errors = (by_kind.get(k, {}) for k in ("user_signup", "click", "error"))
+    other_symbols = {"ticks": int(market.get(other("sym#"), 0)), "volume": float(market.get(other("vol#"), 0))}
     return {
         "date": day,
         "event_counts": counts,
         "total_events": sum(counts.values()),
         "by_device": dict(devices.most_common()),
+        "other": {"by_device": other_devices} if other_devices else {},
         "by_hour": dict(sorted(hours.items())),
         "page_views": {"count": counts["page_view"], "load_time_ms": {
             "samples": lt_n, "p50": percentile(hist, 0.50), "p95": percentile(hist, 0.95),
             "mean": round(float(pv.get("lt_sum", 0)) / lt_n, 1) if lt_n else None}},
         "purchases": {"count": counts["purchase"],
                       "amount_by_currency": {k: round(v, 2) for k, v in _group(buy, "amt#", float).items()},
-                      "count_by_currency": _group(buy, "cnt#"), "by_payment_method": _group(buy, "pay#")},
-        "signups": {"count": counts["user_signup"], "by_campaign": _group(by_kind.get("user_signup", {}), "camp#"),
-                    "by_method": _group(by_kind.get("user_signup", {}), "meth#")},
-        "clicks": {"count": counts["click"], "by_element": _group(by_kind.get("click", {}), "el#")},
-        "errors": {"count": counts["error"], "by_type": _group(by_kind.get("error", {}), "err#")},
-        "market": {"ticks": int(market.get("n", 0)), "symbols": symbols},
+                      "count_by_currency": _group(buy, "cnt#"), "by_payment_method": _group(buy, "pay#"),
+                      "other": _others(buy, count_by_currency="cnt#", by_payment_method="pay#")},
+        "signups": {"count": counts["user_signup"], "by_campaign": _group(signups, "camp#"),
+                    "by_method": _group(signups, "meth#"),
+                    "other": _others(signups, by_campaign="camp#", by_method="meth#")},
+        "clicks": {"count": counts["click"], "by_element": _group(clicks, "el#"),
+                   "other": _others(clicks, by_element="el#")},
+        "errors": {"count": counts["error"], "by_type": _group(errors, "err#"), "other": _others(errors, by_type="err#")},
+        "market": {"ticks": int(market.get("n", 0)), "symbols": symbols,
+                   "other": {"symbols": other_symbols} if other_symbols["ticks"] else {}},
     }

@@ -2,14 +2,17 @@
 
 Check order (the first rule broken is the one reject reason, see :func:`reasons`):
 
-1. ``malformed:record`` — the record is not a JSON object (or was an unparseable line);
+1. ``malformed:record`` — the record is not a JSON object (or was an unparseable line; a line over a
+   limit has the limit's reason, see ``limits.py``); ``too_large:columns`` — more top-level keys than
+   ``Limits.columns``;
 2. declared fields in declaration order, each ``missing`` → ``invalid`` → ``out_of_range``; a list
    field feeding a child table is checked at its position: ``missing:items`` (absent/empty),
    ``invalid:items`` (not a list of objects), then item by item, field by field
    (``out_of_range:items.quantity``);
 3. typed properties (web_events) in declaration order;
 4. cross-field rules: ``total_mismatch``;
-5. ``invalid:extra`` — unknown fields that cannot be stored as JSON (e.g. NaN).
+5. ``invalid:extra`` — unknown fields that cannot be stored as JSON (e.g. NaN); ``too_large:extra`` —
+   their canonical JSON is longer than ``Limits.extra_chars``.
 
 Before the checks: a field's value is the first non-null among its input names (``event_type``,
 ``eventType``, aliases such as ``timestamp`` → ``occurred_at``); text is trimmed and blank text is
@@ -20,6 +23,8 @@ on the key — and two genuinely identical events without ids collapse into one.
 
 from __future__ import annotations
 
+from .canonical import MalformedRecord
+from .limits import DEFAULT_LIMITS, TOO_DEEP, TOO_LARGE_COLUMNS, TOO_LARGE_EXTRA, TOO_LARGE_RECORD, Limits
 from .model import Contract, Field
 from .values import (
     KINDS,
@@ -47,7 +52,7 @@ def _kinds(f: Field) -> tuple[str, ...]:
 
 def reasons(contract: Contract) -> tuple[str, ...]:
     """Every reject reason the contract can produce, in check order."""
-    out = [MALFORMED]
+    out = [MALFORMED, TOO_LARGE_RECORD, TOO_DEEP, TOO_LARGE_COLUMNS]
     for f in contract.fields:
         out += [f"{k}:{f.name}" for k in _kinds(f)]
         if f.child:
@@ -57,7 +62,7 @@ def reasons(contract: Contract) -> tuple[str, ...]:
         out += [f"{k}:{f.name}" for k in _kinds(f)]
     if any(c.total for c in contract.children):
         out.append(TOTAL_MISMATCH)
-    out.append(INVALID_EXTRA)
+    out += [INVALID_EXTRA, TOO_LARGE_EXTRA]
     return tuple(out)
 
 
@@ -76,7 +81,7 @@ def item_total_units(quantity: int, unit_price) -> int:
     return quantity * int(unit_price.scaleb(4))
 
 
-def validate_record(contract: Contract, record) -> tuple[dict | None, str | None]:
+def validate_record(contract: Contract, record, limits: Limits = DEFAULT_LIMITS) -> tuple[dict | None, str | None]:
     """``(row, None)`` with plain Python values, or ``(None, reason)``.
 
     The row has the main table's columns (json columns as canonical JSON text, timestamps as aware
@@ -84,7 +89,9 @@ def validate_record(contract: Contract, record) -> tuple[dict | None, str | None
     table (e.g. ``"order_items"``) holding that table's rows.
     """
     if not isinstance(record, dict):
-        return None, MALFORMED
+        return None, record.reason if isinstance(record, MalformedRecord) else MALFORMED
+    if len(record) > limits.columns:
+        return None, TOO_LARGE_COLUMNS
     names = contract.input_names
     row: dict = {}
     lists: dict[str, list[dict]] = {}
@@ -124,6 +131,8 @@ def validate_record(contract: Contract, record) -> tuple[dict | None, str | None
         extra_ok = False
     if not extra_ok:
         return None, INVALID_EXTRA
+    if row["extra"] is not None and len(row["extra"]) > limits.extra_chars:
+        return None, TOO_LARGE_EXTRA
     for child in contract.children:
         parent = {k: row[k] for k in contract.key}
         row[child.table] = [{**parent, "line_no": i, **item} for i, item in enumerate(lists[child.table], 1)]

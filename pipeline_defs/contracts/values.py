@@ -7,7 +7,8 @@ function — so per-record and batch validation give the same verdicts and value
 Accepted inputs per type (strings are trimmed first; a blank string is a null):
 
 * string   — str, or an int (rendered in decimal). Then ``case``, ``choices``, ``pattern``.
-* integer  — int, integral float, or text ``[+-]digits[.000]``; must fit int64.
+* integer  — int, integral float, or text ``[+-]digits[.000]``; must fit int64 (text of any length
+  is judged without converting it: more than 19 significant digits cannot fit).
 * decimal  — int, finite float (its shortest repr), Decimal, or number text; rounded half-even to 4
   places; ``|x| >= 1e14`` does not fit numeric(18,4) and is ``out_of_range``.
 * number   — int, finite float, Decimal, or number text; stored as float64.
@@ -45,6 +46,7 @@ TIMESTAMP_PATTERN = (
 DATE_PATTERN = re.sub(r"\(\?P<\w+>", "(?:", TIMESTAMP_PATTERN)
 TRUE_TEXT = ("true", "1", "yes")
 FALSE_TEXT = ("false", "0", "no")
+INT64_DIGITS = 19  # 2**63 has 19 digits
 DECIMAL_LIMIT = Decimal(10) ** 14  # numeric(18,4) holds |x| < 1e14
 QUANTUM = Decimal("0.0001")
 
@@ -113,7 +115,10 @@ def _string(field, v):
     if isinstance(v, str):
         s = v
     elif isinstance(v, int) and not isinstance(v, bool):
-        s = str(v)
+        try:
+            s = str(v)
+        except ValueError:  # over Python's 4,300-digit conversion limit
+            raise Bad(INVALID) from None
     else:
         raise Bad(INVALID)
     if field.case == "lower":
@@ -134,7 +139,11 @@ def _integer(field, v):
             raise Bad(INVALID)
         i = int(v)
     elif isinstance(v, str) and _INT.fullmatch(v):
-        i = int(v.split(".")[0])
+        whole = v.split(".")[0]
+        digits = whole.lstrip("+-").lstrip("0") or "0"  # leading zeros count towards Python's limit
+        if len(digits) > INT64_DIGITS:
+            raise Bad(INVALID)
+        i = -int(digits) if whole.startswith("-") else int(digits)
     else:
         raise Bad(INVALID)
     if not -(2**63) <= i < 2**63:
@@ -159,6 +168,8 @@ def _decimal(field, v):
         d = Decimal(v)
     else:
         raise Bad(INVALID)
+    if d and d.adjusted() >= 14:  # judged by its exponent: abs() of 1E+1000000 overflows the context
+        raise Bad(OUT_OF_RANGE)
     if abs(d) >= DECIMAL_LIMIT:
         raise Bad(OUT_OF_RANGE)
     try:

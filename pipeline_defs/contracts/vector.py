@@ -284,7 +284,7 @@ def _float_decimal(field, arr, present):
     half-even: they differ only next to a rounding tie, so those (and huge values) go through
     values.convert one by one."""
     x = pc.fill_null(arr, 0.0).to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         ok = present & np.isfinite(x)
         big = ok & (np.abs(x) >= 1e14)
         y = np.abs(x) * 1e4

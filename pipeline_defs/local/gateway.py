@@ -144,8 +144,12 @@ def make_server(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
         disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls on keep-alive
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_PAYLOAD_BYTES:
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            length = int(declared) if declared.isdigit() else -1  # isdigit: no sign, no spaces
+            if length < 0:  # the body's end is unknown: answer, then drop the connection
+                status, headers, data = _json(400, {"message": "Invalid Content-Length"})
+                self.close_connection = True
+            elif length > MAX_PAYLOAD_BYTES:
                 status, headers, data = _json(413, {"message": "Request Too Long"})
                 self.close_connection = True
             else:

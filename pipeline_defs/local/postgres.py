@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pipeline_defs.local.processes import pid_alive
+from pipeline_defs.local.members import pid_alive
 from pipeline_defs.settings import Settings
 
 SUPERUSER = "pipeline"

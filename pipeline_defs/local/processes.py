@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from pipeline_defs.local.members import descendants, describe, pid_alive, port_holder, terminate
+
 
 class StackError(RuntimeError):
     """A one-line, user-facing reason why a part of the stack cannot start or stop."""
@@ -35,18 +37,19 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
+def moto_answers(url: str, timeout: float = 2.0) -> bool:
+    """moto serves AWS calls: STS GetCallerIdentity, a call that touches no stored data. (moto's
+    ``/moto-api/data.json`` serialises every store and answers 500 after any multipart upload.)"""
+    request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+        url, data=b"Action=GetCallerIdentity&Version=2011-06-15", method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20200101/us-east-1/sts/aws4_request, "
+                             "SignedHeaders=host, Signature=0"})
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status == 200 and b"GetCallerIdentityResult" in response.read()
     except OSError:
-        return True
+        return False
 
 
 @dataclass
@@ -91,9 +94,20 @@ class ManagedProcess:
                 raise StackError(f"{self.name} is running (pid {self.pid()}) but not answering on port {self.port}; "
                                  f"see {self.log_file} or run `pipeline local down`")
             return False
-        if port_open(self.port):
-            raise StackError(f"port {self.port} for {self.name} is already in use by another process; "
+        self.wait_ready(self.spawn())
+        return True
+
+    def check_port(self) -> None:
+        """StackError naming the process that holds this part's port, if any."""
+        if self.port and port_open(self.port):
+            holder = port_holder(self.port)
+            who = describe(holder) if holder else "another process"
+            raise StackError(f"port {self.port} for {self.name} is already in use by {who}; "
                              f"stop it or choose another port (see `pipeline local env`)")
+
+    def spawn(self) -> subprocess.Popen:
+        """Start the process in its own session, output to its log, PID recorded; no readiness wait."""
+        self.check_port()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         if self.log_file.exists():  # keep the previous session's log beside the new one
@@ -109,32 +123,36 @@ class ManagedProcess:
         finally:
             log.close()
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise StackError(f"{self.name} exited with code {proc.returncode} while starting: {self.last_log_line()}")
             if self.ready():
-                return True
+                return
             time.sleep(0.25)
         self.stop()
         raise StackError(f"{self.name} did not become ready within {self.ready_timeout:.0f}s; see {self.log_file}")
 
-    def stop(self, timeout: float = 20.0) -> bool:
-        """Stop the process group; returns False when nothing was running."""
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop the process, its process group and every descendant (SIGTERM, then SIGKILL after
+        ``timeout``); returns False when nothing was running."""
         pid = self.pid()
         if pid is None:
             return False
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and pid_alive(pid):
-                time.sleep(0.2)
-            if not pid_alive(pid):
-                break
+        tree = [pid, *descendants(pid)]
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        terminate(tree, timeout)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # anything left in the group that was reparented meanwhile
+        except (ProcessLookupError, PermissionError):
+            pass
         self.pid_file.unlink(missing_ok=True)
         return True
 

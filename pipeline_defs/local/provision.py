@@ -17,6 +17,7 @@ from pipeline_defs.settings import Settings
 UPLOADS_MAX_RECEIVE_COUNT = 3
 FOURTEEN_DAYS = 14 * 24 * 3600
 QUERY_RESULTS_EXPIRY_DAYS = 7
+NONCURRENT_VERSION_DAYS = 30  # lake and quarantine: a re-run's replaced files stay recoverable this long
 
 # DynamoDB key schemas (documented in README "Stores"): name attribute -> (hash, range, ttl, gsis)
 PK_SK = (("pk", "S"), ("sk", "S"))
@@ -30,6 +31,8 @@ TABLES: dict[str, dict] = {
     "realtime_table": {"keys": PK_SK, "gsis": {"by_event_type": (("event_type", "S"), ("sk", "S"))}, "ttl": "expires_at"},
     # market state: latest and historical ticks per symbol
     "market_table": {"keys": (("symbol", "S"), ("ts", "S")), "gsis": {}, "ttl": None},
+    # the hot path's counted web events, one item per event_id (pk=e#<id>), expiring with its day
+    "seen_table": {"keys": (("pk", "S"),), "gsis": {}, "ttl": "expires_at"},
     # analytics query cache
     "cache_table": {"keys": (("pk", "S"),), "gsis": {}, "ttl": "expires_at"},
 }
@@ -59,7 +62,13 @@ def _buckets(settings: Settings, report: ProvisionReport) -> None:
                 "CreateBucketConfiguration": {"LocationConstraint": settings.aws_region}}
             s3.create_bucket(Bucket=bucket, **kwargs)
         report.note(f"s3://{bucket}", bucket not in existing)
-    s3.put_bucket_versioning(Bucket=names.raw_bucket, VersioningConfiguration={"Status": "Enabled"})
+    for bucket in (names.raw_bucket, names.processed_bucket, names.quarantine_bucket):
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for bucket in (names.processed_bucket, names.quarantine_bucket):
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+            "ID": "expire-replaced-versions", "Status": "Enabled", "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+        }]})
     s3.put_bucket_lifecycle_configuration(
         Bucket=names.results_bucket,
         LifecycleConfiguration={"Rules": [{

@@ -7,16 +7,28 @@ the variables that point ``aws``, ``psql``, boto3 and Dagster at it.
 
 from __future__ import annotations
 
-import json
+import os
 import shlex
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pipeline_defs.local import record
+from pipeline_defs.local.members import (
+    STACK_MARK,
+    descendants,
+    describe,
+    has_env,
+    members,
+    port_holder,
+    same_session,
+    terminate,
+)
 from pipeline_defs.local.postgres import LocalPostgres, PostgresError
-from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, port_open
+from pipeline_defs.local.processes import ManagedProcess, StackError, http_ok, moto_answers, port_open
 from pipeline_defs.settings import PROJECT_ROOT, Settings
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -85,7 +97,8 @@ class LocalStack:
         port = self.settings.ports.moto
         return ManagedProcess(
             name="moto", argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port=port,
-            state_dir=self.settings.local_dir, ready=lambda: http_ok(f"{self.moto_url}/moto-api/data.json"),
+            state_dir=self.settings.local_dir, ready=lambda: moto_answers(self.moto_url),
+            env={STACK_MARK: str(self.settings.local_dir)},
         )
 
     def dagster(self) -> ManagedProcess:
@@ -145,6 +158,8 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.settings.aws_region,
             **FAKE_CREDENTIALS,
             "PIPELINE_LOCAL_DIR": str(self.settings.local_dir),
+            **{var: str(getattr(self.settings.ports, part)) for part, var in record.PORT_VARS.items()},
+            "PATH": venv_path(),
             "PIPELINE_API_URL": f"http://127.0.0.1:{self.settings.ports.gateway}",
             "PIPELINE_ANALYTICS_DB_SECRET_ID": f"{self.settings.names.db_secret_id}-readonly",  # local/analytics.py
             "PIPELINE_DAGSTER_URL": self.dagster_url,
@@ -161,7 +176,7 @@ class LocalStack:
         secret, exactly as on AWS, unless the user gave PIPELINE_DATABASE_URL. The venv is
         activated so `dg` finds the project's interpreter."""
         venv = Path(sys.executable).parent.parent
-        env = {**self.env(), "VIRTUAL_ENV": str(venv)}
+        env = {**self.env(), "VIRTUAL_ENV": str(venv), STACK_MARK: str(self.settings.local_dir)}
         if not self.external_database:
             env.pop("PIPELINE_DATABASE_URL", None)
         return env
@@ -177,10 +192,30 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print) -> list[str]:
-        """Start what is not running; returns the names of the parts started now."""
-        started: list[str] = []
+    def parts(self) -> list[ManagedProcess]:
+        return [self.moto(), self.gateway(), self.poller(), self.dagster()]
+
+    def known_pids(self) -> list[int]:
+        """The recorded parts, their children and anything in their sessions: what is not a stray."""
+        pids = [pid for part in self.parts() if (pid := part.pid())]
+        known = pids + [child for pid in pids for child in descendants(pid)]
+        for pid in members(self.settings.local_dir):
+            try:
+                if os.getsid(pid) in pids:  # every part leads its own session (processes.py)
+                    known.append(pid)
+            except OSError:
+                pass
+        return known
+
+    def up(self, *, dagster: bool = True, seed_days: int = 0, say: Say = print, owner: int | None = None,
+           started: list[str] | None = None) -> list[str]:
+        """Start what is not running; returns the names of the parts started now (also appended to
+        ``started`` as they start). ``owner`` is the PID of the `up --foreground` process that stops
+        the stack when it ends."""
+        started = [] if started is None else started
         self.settings.local_dir.mkdir(parents=True, exist_ok=True)
+        record.claim(self.settings, self.known_pids())
+        record.write(self.settings, owner=owner, started=[])
         if self.external_database:
             say(f"postgres: using PIPELINE_DATABASE_URL ({self.database_url().split('@')[-1]})")
         else:
@@ -192,7 +227,9 @@ class LocalStack:
                     say(f"postgres: already running on 127.0.0.1:{pg.port}")
                 else:
                     if port_open(pg.port):
-                        raise StackError(f"port {pg.port} for postgres is already in use by another process; "
+                        holder = port_holder(pg.port)
+                        who = describe(holder) if holder else "another process"
+                        raise StackError(f"port {pg.port} for postgres is already in use by {who}; "
                                          "stop it or set PIPELINE_PG_PORT")
                     pg.start()
                     started.append("postgres")
@@ -202,34 +239,38 @@ class LocalStack:
 
         moto = self.moto()
         if moto.start():
+            from pipeline_defs.local.snapshot import restore
+
             started.append("moto")
             say(f"moto: started on {self.moto_url}")
-            self._warn_lost_state(say)
+            restore(self.aws_settings(), lambda: self._provision(say), say)
         else:
             say(f"moto: already running on {self.moto_url}")
-        self._provision(say)
+            self._provision(say)
         self._migrate(say)
-        started += self._start_hot_path(say)
+        self._start_hot_path(say, started)
         if seed_days:
             self._seed(seed_days, say)
         if dagster:
             dagster_process = self.dagster()
-            self.dagster_home.mkdir(parents=True, exist_ok=True)
-            (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+            self.write_instance_config()
             say("dagster: starting (webserver, daemon, code server)…")
             if dagster_process.start():
                 started.append("dagster")
                 say(f"dagster: UI on {self.dagster_url}")
             else:
                 say(f"dagster: already running on {self.dagster_url}")
-        self._state_file().write_text(json.dumps({"started_at": time.time(), "started": started}))
+        record.write(self.settings, owner=owner, started=started)
         return started
 
-    def _start_hot_path(self, say: Say) -> list[str]:
+    def write_instance_config(self) -> None:
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+
+    def _start_hot_path(self, say: Say, started: list[str]) -> None:
         """The gateway and the Kinesis poller: API → ingest → Kinesis → stream processor."""
         from pipeline_defs.local.poller import heartbeat_file
 
-        started = []
         for part, where in ((self.gateway(), self.gateway_url),
                             (self.poller(), f"{self.settings.names.events_stream} → stream_processor")):
             if part.name == "poller" and not part.running():
@@ -239,7 +280,6 @@ class LocalStack:
                 say(f"{part.name}: started ({where})")
             else:
                 say(f"{part.name}: already running ({where})")
-        return started
 
     def _provision(self, say: Say) -> None:
         from pipeline_defs.local.provision import provision
@@ -270,39 +310,19 @@ class LocalStack:
         summary = seed_raw_bucket(settings, days=days, say=say)
         say(f"seed: {summary}")
 
-    def _state_file(self) -> Path:
-        return self.settings.local_dir / "run" / "stack.json"
+    def _snapshot(self, say: Say) -> None:
+        """moto keeps nothing: snapshot the AWS side for the next `up` (local/snapshot.py)."""
+        from pipeline_defs.local.snapshot import snapshot_dir, take
 
-    def _moto_marker(self) -> Path:
-        return self.settings.local_dir / "run" / "moto-contents.json"
-
-    def _warn_lost_state(self, say: Say) -> None:
-        marker = self._moto_marker()
-        if marker.exists():
-            lost = json.loads(marker.read_text())
-            say(f"moto: restarted — moto keeps nothing across restarts, so the previous AWS state is gone "
-                f"({lost.get('objects', '?')} S3 objects, {lost.get('items', '?')} DynamoDB items); "
-                "re-provisioning; run `pipeline seed` to reload sample data")
-            marker.unlink()
-
-    def _record_moto_contents(self) -> None:
-        """Count what moto holds before it stops, so the next `up` can say what was lost."""
-        from pipeline_defs.aws import client
-
-        settings = self.aws_settings()
+        started = time.monotonic()
         try:
-            s3, ddb = client("s3", settings), client("dynamodb", settings)
-            objects = sum(
-                page.get("KeyCount", 0)
-                for bucket in s3.list_buckets().get("Buckets", [])
-                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
-            )
-            items = sum(ddb.describe_table(TableName=t)["Table"].get("ItemCount", 0)
-                        for t in ddb.list_tables().get("TableNames", []))
-        except Exception:  # a failing count must never block `down`
+            kept = take(self.aws_settings())
+        except Exception as exc:  # never block `down`; say exactly what is lost
+            say(f"aws: snapshot failed ({type(exc).__name__}: {exc}); the next `up` starts moto empty — "
+                "rebuild the raw uploads with `pipeline seed`")
             return
-        self._moto_marker().parent.mkdir(parents=True, exist_ok=True)
-        self._moto_marker().write_text(json.dumps({"objects": objects, "items": items}))
+        say(f"aws: kept {kept['objects']} S3 objects, {kept['items']} DynamoDB items and {kept['messages']} "
+            f"queued messages in {snapshot_dir(self.settings)} ({time.monotonic() - started:.1f}s)")
 
     def down(self, *, wipe: bool = False, only: list[str] | None = None, say: Say = print) -> list[str]:
         """Stop the parts (all, or ``only`` those named); returns what was stopped."""
@@ -314,7 +334,7 @@ class LocalStack:
         moto = self.moto()
         if "moto" in wanted and moto.running():
             if not wipe:
-                self._record_moto_contents()
+                self._snapshot(say)
             moto.stop()
             stopped.append("moto")
         if "postgres" in wanted and not self.external_database:
@@ -327,11 +347,26 @@ class LocalStack:
                 raise StackError(str(exc)) from None
             if wipe:
                 pg.wipe()
+        strays = members(self.settings.local_dir)
+        ui = port_holder(self.settings.ports.dagster)  # a Dagster UI of this state dir started without the mark
+        if (ui and ui not in strays and has_env(ui, "DAGSTER_HOME", str(self.dagster_home))
+                and os.getsid(ui) != os.getsid(0)):
+            strays += [pid for pid in same_session(ui) if pid not in strays and pid != os.getpid()]
+        if strays and only is None:
+            say(f"stopping leftovers of this stack: {', '.join(describe(pid) for pid in strays)}")
+            terminate(strays)
+            stopped.append("leftovers")
+        if only is None:
+            record.record_file(self.settings.local_dir).unlink(missing_ok=True)
         if wipe:
-            self._moto_marker().unlink(missing_ok=True)
+            from pipeline_defs.local.snapshot import snapshot_dir
+
+            for folder in (snapshot_dir(self.settings), snapshot_dir(self.settings).with_suffix(".restored")):
+                shutil.rmtree(folder, ignore_errors=True)
             say(f"wiped local state in {self.settings.local_dir}")
         for part in stopped:
-            say(f"{part}: stopped")
+            if part != "leftovers":
+                say(f"{part}: stopped")
         return stopped
 
     def status(self) -> list[tuple[str, str, str]]:
@@ -346,12 +381,28 @@ class LocalStack:
         moto = self.moto()
         rows.append(("moto", "up" if moto.running() and moto.ready() else "down", self.moto_url))
         dagster = self.dagster()
-        rows.append(("dagster", "up" if dagster.running() and dagster.ready() else "down", self.dagster_url))
+        if dagster.running() and dagster.ready():
+            rows.append(("dagster", "up", self.dagster_url))
+        elif port_open(self.settings.ports.dagster) and (holder := port_holder(self.settings.ports.dagster)):
+            rows.append(("dagster", "stray", f"{self.dagster_url} served by {describe(holder)}"))
+        else:
+            rows.append(("dagster", "down", self.dagster_url))
         gateway, poller = self.gateway(), self.poller()
         rows.append(("gateway", "up" if gateway.running() and gateway.ready() else "down", self.gateway_url))
         rows.append(("poller", "up" if poller.running() and poller.ready() else "down",
                      f"kinesis:{self.settings.names.events_stream} → stream_processor"))
+        known = self.known_pids()
+        rows += [("stray", "running", describe(pid)) for pid in members(self.settings.local_dir) if pid not in known]
         return rows
+
+
+def venv_path() -> str:
+    """PATH with this venv's bin/ first (dagster, dg, aws, pipeline), once."""
+    import os
+
+    venv_bin, current = str(Path(sys.executable).parent), os.environ.get("PATH", "")
+    parts = [p for p in current.split(os.pathsep) if p and p != venv_bin]
+    return os.pathsep.join([venv_bin, *parts])
 
 
 def format_env(env: dict[str, str]) -> str:

@@ -7,6 +7,8 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
+from pipeline_defs.migrations.snapshot_0002 import WAREHOUSE_TABLES_0002
+
 
 def _0001_schemas_and_ops(conn: psycopg.Connection) -> None:
     """Schemas, the per-file load audit and the quarantine."""
@@ -46,12 +48,10 @@ def _0001_schemas_and_ops(conn: psycopg.Connection) -> None:
 
 
 def _0002_warehouse_tables(conn: psycopg.Connection) -> None:
-    """The canonical tables, generated from the data contracts."""
-    from pipeline_defs.contracts import CONTRACTS, create_table_sql
-
-    for contract in CONTRACTS.values():
-        for statement in create_table_sql(contract):
-            conn.execute(statement)
+    """The canonical tables as the data contracts declared them when this shipped (a frozen copy of
+    their DDL: a later contract change needs its own migration, see pipeline_defs/migrations/drift.py)."""
+    for statement in WAREHOUSE_TABLES_0002:
+        conn.execute(statement)
 
 
 def _0003_analytics_indexes(conn: psycopg.Connection) -> None:
@@ -198,6 +198,39 @@ def _0008_partition_stats(conn: psycopg.Connection) -> None:
     partition_stats.rebuild(conn)
 
 
+def _0009_rollup_coverage(conn: psycopg.Connection) -> None:
+    """Which warehouse loads the sales rollups have absorbed (see :mod:`pipeline_defs.rollups`): the view
+    ``analytics.rollup_loads`` fingerprints each rolled-up dataset-partition's loads, and every refresh
+    records the fingerprints it covers in ``analytics.rollup_coverage``. Rebuilt once, so all is covered."""
+    from pipeline_defs import rollups
+
+    conn.execute(sql.SQL("""CREATE VIEW analytics.rollup_loads AS
+        SELECT dataset, partition_date, max(processed_at) AS loaded_at,
+               md5(string_agg(source_key || '@' || extract(epoch FROM processed_at)::text, ',' ORDER BY source_key))
+                   AS loads
+        FROM ops.load_audit WHERE status = 'loaded' AND dataset IN ({datasets})
+        GROUP BY dataset, partition_date""").format(
+        datasets=sql.SQL(", ").join(sql.Literal(d) for d in rollups.ROLLED_UP_DATASETS)))
+    conn.execute("""CREATE TABLE analytics.rollup_coverage (
+        dataset text NOT NULL, partition_date date NOT NULL, loads text NOT NULL, refreshed_at timestamptz NOT NULL,
+        PRIMARY KEY (dataset, partition_date))""")
+    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO {ANALYTICS_READER}")
+    rollups.rebuild(conn)
+
+
+def _0010_load_audit_lineage(conn: psycopg.Connection) -> None:
+    """Per file: the S3 version read, and what the warehouse merge did with its rows (see
+    pipeline_defs/batch/audit.py). NULL until the file's partition is merged (and for loads before this)."""
+    conn.execute("""ALTER TABLE ops.load_audit
+        ADD COLUMN version_id       text,
+        ADD COLUMN rows_inserted    bigint,
+        ADD COLUMN rows_updated     bigint,
+        ADD COLUMN rows_unchanged   bigint,
+        ADD COLUMN rows_superseded  bigint,
+        ADD CONSTRAINT rows_merged CHECK (rows_inserted IS NULL
+            OR rows_loaded = rows_inserted + rows_updated + rows_unchanged + rows_superseded)""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0001_schemas_and_ops", _0001_schemas_and_ops),
     ("0002_warehouse_tables", _0002_warehouse_tables),
@@ -207,4 +240,6 @@ MIGRATIONS: list[tuple[str, Callable[[psycopg.Connection], None]]] = [
     ("0006_integrity_indexes", _0006_integrity_indexes),
     ("0007_customer_matching", _0007_customer_matching),
     ("0008_partition_stats", _0008_partition_stats),
+    ("0009_rollup_coverage", _0009_rollup_coverage),
+    ("0010_load_audit_lineage", _0010_load_audit_lineage),
 ]

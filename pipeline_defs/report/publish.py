@@ -30,9 +30,16 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def browser_url(bucket: str, key: str, endpoint_url: str | None, region: str) -> str:
-    """A link a person can click: the object itself on the local endpoint, the S3 console on AWS."""
+LOCAL_LINK_SECONDS = 7 * 24 * 3600  # SigV4's longest presigned URL
+
+
+def browser_url(bucket: str, key: str, endpoint_url: str | None, region: str, s3=None) -> str:
+    """A link a person can click: a presigned URL of the object on the local endpoint (a bare URL is a
+    403 there), the S3 console on AWS."""
     if endpoint_url:
+        if s3 is not None:
+            return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                             ExpiresIn=LOCAL_LINK_SECONDS)
         return f"{endpoint_url.rstrip('/')}/{bucket}/{key}"
     return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?region={region}&prefix={key}"
 

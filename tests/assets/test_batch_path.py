@@ -182,3 +182,55 @@ def test_gzip_jsonl_orders_with_items_and_wrong_types(pipeline_env, database_url
         ("O1", 1, "S1", 2), ("O1", 2, "S2", 1)]
     assert dict(query(database_url, "SELECT row_number, reason FROM ops.quarantine")) == {
         1: "total_mismatch", 2: "invalid:total_amount"}
+
+
+def test_an_older_reupload_loses_the_merge_and_the_lake_keeps_the_winners(pipeline_env, database_url, capsys):
+    key = "crm/customers/dt=2026-11-20/c.json"
+    put(pipeline_env, key, json.dumps([customer(n) for n in range(1, 1001)]).encode())
+    run_day(pipeline_env)
+    older = [customer(n, updated_at="2026-11-19T10:00:00Z") for n in range(1, 1001)]
+    older[0]["email"] = "user1v2@example.com"
+    put(pipeline_env, key, json.dumps(older).encode())
+    result = run_day(pipeline_env)
+
+    assert query(database_url, "SELECT email FROM warehouse.customers WHERE customer_id = 'C1'") == [
+        ("user1@example.com",)]
+    lake = {r["customer_id"]: r for r in lake_rows(pipeline_env, "customers")}
+    assert len(lake) == 1000 and lake["C1"]["email"] == "user1@example.com"
+    assert str(lake["C1"]["updated_at"]) == "2026-11-20 10:00:00+00:00"
+    assert query(database_url, "SELECT rows_in, rows_loaded, rows_quarantined, rows_inserted, rows_updated,"
+                               " rows_unchanged, rows_superseded FROM ops.load_audit") == [(1000, 1000, 0, 0, 0, 0, 1000)]
+    metadata = result.asset_materializations_for_node("warehouse_customers")[0].metadata
+    assert (metadata["inserted"].value, metadata["updated"].value, metadata["superseded_by_newer"].value) == (0, 0, 1000)
+    assert f"| `{key}` |" in metadata["per_file"].value
+
+    from pipeline_defs.cli import main
+    assert main(["status", "files", "--dataset", "customers", "--date", "2026-11-20"]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split()[3:10] == ["in", "loaded", "quar.", "inserted", "updated", "same", "older"]
+    assert line.split()[:10] == ["loaded", "customers", "2026-11-20", "1000", "1000", "0", "0", "0", "0", "1000"]
+
+
+def test_a_key_overwritten_after_listing_is_loaded_and_recorded_as_the_listed_version(pipeline_env, database_url,
+                                                                                     monkeypatch):
+    import assets.validated as validated_module
+    from pipeline_defs.state import get_states
+
+    key = "crm/customers/dt=2026-11-20/c.json"
+    s3 = boto3.client("s3")
+    listed = s3.put_object(Bucket=pipeline_env.names.raw_bucket, Key=key, Body=json.dumps([customer(1)]).encode())
+    real_listing = validated_module.list_partition_files
+
+    def listing_then_overwrite(*args):
+        files = real_listing(*args)
+        put(pipeline_env, key, json.dumps([customer(1, city="later"), customer(2)]).encode())
+        return files
+
+    monkeypatch.setattr(validated_module, "list_partition_files", listing_then_overwrite)
+    run_day(pipeline_env, selection=[AssetKey(["validated", "customers"]), AssetKey(["warehouse", "customers"])])
+
+    assert query(database_url, "SELECT customer_id, city FROM warehouse.customers") == [("C1", None)]
+    assert query(database_url, "SELECT etag, version_id, rows_in FROM ops.load_audit") == [
+        (listed["ETag"].strip('"'), listed["VersionId"], 1)]
+    state = get_states(boto3.client("dynamodb"), pipeline_env.names.state_table, [key])[key]
+    assert (state.etag, state.version_id, state.rows_inserted) == (listed["ETag"].strip('"'), listed["VersionId"], 1)

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 import boto3
 import pytest
+import requests
 from dagster import AssetKey, build_schedule_context, materialize
 
 from assets.aggregates import aggregate_assets
@@ -183,6 +184,8 @@ def test_daily_report_end_to_end(pipeline_env, database_url):
     preview = materialization.metadata["preview"].value
     assert "| Revenue (USD) |" in preview and "daily_report.html" in preview
     assert materialization.metadata["html"].value == "s3://pipeline-reports/reports/2026-11-20/daily_report.html"
+    link = materialization.metadata["open"].value  # the UI's "open the HTML": a SigV4 presigned URL that works
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link and requests.get(link, timeout=10).text == html
 
     # --- re-materialising: same keys, same figures, one history item per day, an "updated" notice ---
     publish(pipeline_env, DAY)

@@ -74,6 +74,7 @@ def test_large_results_go_to_s3_and_download_serves_only_them(seeded_api, monkey
     assert status == 200 and body["largeResult"] is True and body["sizeBytes"] > 2000
     bucket, key = body["s3Url"][len("s3://"):].split("/", 1)
     assert bucket == "pipeline-query-results" and key.startswith("results/")
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in body["downloadUrl"]  # SigV4, what AWS expects
     stored = json.loads(requests.get(body["downloadUrl"], timeout=10).content)  # the presigned URL works
     assert stored["operation"] == "multi_dimensional_analytics" and stored["data"]["rows"]
     status, _, via_api = seeded_api.call("GET", body["downloadPath"])
@@ -136,6 +137,18 @@ def test_bad_requests_get_a_400_with_a_code_and_message(empty_api, request_args,
     status, _, body = empty_api.call(*request_args)
     assert status == 400 and body["error"] == code and body["message"]
     assert "Traceback" not in json.dumps(body)
+
+
+@pytest.mark.parametrize("body", [b'{"operation": "caf\xe9"}', b"\xff\xfe" + '{"operation": "x"}'.encode("utf-16-le")],
+                         ids=["latin-1", "utf-16"])
+def test_a_body_that_is_not_utf8_is_a_400_not_a_500(empty_api, body):
+    """The gateway passes such a body base64-encoded, as API Gateway does; Powertools' decoded_body raised."""
+    from pipeline_defs.local.gateway import Gateway
+
+    status, _, data = Gateway().handle("POST", "/analytics", [("Content-Type", "application/json")], body, "127.0.0.1")
+    assert (status, json.loads(data)) == (400, {"error": "malformed_json", "message": "the body is not UTF-8 text"})
+    status, _, answer = empty_api.call("POST", "/analytics", body="[" * 30_000 + "]" * 30_000)
+    assert status == 400 and answer["error"] == "malformed_json"  # nested too deeply for the parser
 
 
 def test_unknown_routes_are_404(empty_api):

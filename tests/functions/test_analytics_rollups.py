@@ -4,10 +4,13 @@ analytics API answers the same figures from them as from the warehouse tables.""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
+import boto3
 import psycopg
 import pytest
+from dagster import AssetKey, materialize
 
 from pipeline_defs.rollups import ROLLUP_TABLES, rebuild, refresh_after_load
 from tests.functions.analytics_fixtures import execute, seeded_api, seeded_template, sql  # noqa: F401
@@ -92,3 +95,49 @@ def test_rollup_answers_equal_the_warehouse_answers(seeded_api, operation, param
     assert slow["data"]["source"]["kind"] == "live" and slow["cached"] is False
     assert {k: v for k, v in fast["data"].items() if k != "source"} == \
         {k: v for k, v in slow["data"].items() if k != "source"}
+
+
+ROLLUP_OPERATIONS = [("customer_analysis", {}), ("revenue_analysis", {"start_date": "2026-11-01", "end_date": "2026-11-30"}),
+                     ("multi_dimensional_analytics", {"timeframe": "30 days", "end_date": "2026-11-30"})]
+
+
+def sources(api) -> list[dict]:
+    api.event({"dataset": "orders", "partition": "2026-11-19"})  # what PartitionLoaded does: no cached answers
+    return [api.get(operation, **params)[2]["data"]["source"] for operation, params in ROLLUP_OPERATIONS]
+
+
+def test_answers_list_the_load_days_the_rollups_have_not_absorbed(seeded_api, monkeypatch):
+    from assets.analytics import sales_rollups
+    from assets.raw import raw_assets
+    from assets.validated import validated_assets
+    from assets.warehouse import warehouse_assets
+    from pipeline_defs import settings as settings_module
+    from pipeline_defs.resources import build_resources
+
+    url = seeded_api.database_url
+    assert [(s["kind"], s["stale"], s["stale_days"]) for s in sources(seeded_api)] == [("rollup", False, [])] * 3
+    # a late orders file for 2026-11-19, validated and merged by the real assets — rollups not refreshed
+    customer_id, sku = sql(url, "SELECT o.customer_id, i.sku FROM warehouse.orders o JOIN warehouse.order_items i"
+                                " USING (order_id) ORDER BY o.order_id LIMIT 1")[0]
+    order = {"order_id": "LATE-1", "customer_id": customer_id, "order_ts": "2026-11-19T12:00:00Z", "status": "paid",
+             "currency": "USD", "items": [{"sku": sku, "quantity": 2, "unit_price": 10.0}], "total_amount": 20.0}
+    boto3.client("s3").put_object(Bucket=seeded_api.settings.names.raw_bucket,
+                                  Key="erp/orders/dt=2026-11-19/late.json", Body=json.dumps([order]).encode())
+    monkeypatch.setenv("PIPELINE_DATABASE_URL", url)
+    settings_module.get_settings.cache_clear()
+    resources = build_resources(settings_module.get_settings())
+    assets = [*raw_assets, *validated_assets, *warehouse_assets, sales_rollups]
+    loaded = materialize(assets, partition_key="2026-11-19", resources=resources, raise_on_error=True,
+                         selection=[AssetKey([layer, name]) for layer, name in
+                                    [("raw", "orders"), ("validated", "orders"), ("warehouse", "orders"),
+                                     ("warehouse", "order_items")]])
+    assert loaded.success and sql(url, "SELECT count(*) FROM warehouse.orders WHERE order_id = 'LATE-1'") == [(1,)]
+
+    stale = sources(seeded_api)
+    assert [(s["kind"], s["stale"], s["stale_days"]) for s in stale] == [("rollup", True, ["2026-11-19"])] * 3
+    assert snapshot(url) != rebuilt(url)  # what stale means: the rollups miss the late order
+
+    assert materialize(assets, partition_key="2026-11-19", resources=resources, raise_on_error=True,
+                       selection=[AssetKey(["analytics", "sales_rollups"])]).success
+    assert [(s["stale"], s["stale_days"]) for s in sources(seeded_api)] == [(False, [])] * 3
+    assert snapshot(url) == rebuilt(url)

@@ -81,18 +81,46 @@ def test_bad_records_are_rejected_one_by_one_with_reasons(provisioned, gateway):
     (b"[]", 400, "empty:batch"),
     (json.dumps([{"eventType": "click"}] * 501).encode(), 413, "oversize:batch"),
     (json.dumps({"eventType": "click", "pad": "x" * (5 * 1024 * 1024)}).encode(), 413, "oversize:body"),
-], ids=["malformed", "empty", "scalar", "empty-list", "501-records", "6MB"])
-def test_unusable_bodies_are_refused_whole(provisioned, gateway, raw, status, code):
-    answer = call(gateway, "POST", "/events", raw=raw)
+    (b'{"eventType": "click", "userId": "caf\xe9"}', 400, "encoding:not_utf8"),
+    (b"\xff\xfe" + json.dumps({"eventType": "click"}).encode("utf-16-le"), 400, "encoding:not_utf8"),
+    (b"[" * 100_000 + b"]" * 100_000, 400, "too_deep:json"),
+    (json.dumps([web_event(0), {**web_event(1), "tree": json.loads("[" * 200 + "]" * 200)}]).encode(), 400,
+     "too_deep:json"),
+], ids=["malformed", "empty", "scalar", "empty-list", "501-records", "6MB", "latin-1", "utf-16", "100000-deep",
+        "200-deep-record"])
+@pytest.mark.parametrize("path", ["/events", "/ingest"])
+def test_unusable_bodies_are_refused_whole(provisioned, gateway, raw, status, code, path):
+    answer = call(gateway, "POST", path, raw=raw)
     assert answer.status == status and answer.body["error"] == code, answer.body
     assert answer.body["message"]
     assert on_stream(provisioned) == []
 
 
+def test_a_5000_digit_number_rejects_its_record_not_the_request(provisioned, gateway):
+    """Past Python's 4,300-digit limit: as text for an integer property, and as a JSON literal."""
+    events = [web_event(i) for i in range(500)]
+    events[7]["pages_viewed"] = "1" * 5000
+    body = json.dumps(events).encode()
+    literal = json.dumps(events[9])[:-1].encode() + b', "pages_viewed": ' + b"9" * 5000 + b"}"
+    body = body.replace(json.dumps(events[9]).encode(), literal)
+    answer = call(gateway, "POST", "/events", raw=body)
+    assert answer.status == 207, answer.body
+    assert answer.body["rejections"] == [
+        {"index": i, "reason": "invalid:pages_viewed", "message": "pages_viewed has an invalid value"} for i in (7, 9)]
+    assert answer.body["accepted"] == 498 and len(on_stream(provisioned)) == 498
+    ticks = [{"symbol": "AAPL", "price": 1, "ts": 1795168800123}, {"symbol": "MSFT", "price": 2, "ts": 1795168800123}]
+    raw = json.dumps(ticks).encode().replace(b'"price": 2', b'"price": ' + b"2" * 5000)
+    answer = call(gateway, "POST", "/ingest", raw=raw)
+    assert answer.status == 207 and answer.body["rejections"][0]["reason"] == "invalid:price"
+    assert answer.body["accepted"] == 1
+
+
 def test_a_record_over_kinesis_record_limit_is_rejected_alone(provisioned, gateway):
-    big = {**web_event(1), "blob": "x" * (1024 * 1024)}
-    answer = call(gateway, "POST", "/events", [web_event(0), big])
-    assert answer.status == 207 and answer.body["rejections"][0]["reason"] == "oversize:record"
+    big = {**web_event(1), "pageUrl": "/" + "x" * (1024 * 1024)}
+    blob = {**web_event(2), "blob": "x" * (100 * 1024)}  # unknown fields over PIPELINE_MAX_EXTRA_CHARS' default
+    answer = call(gateway, "POST", "/events", [web_event(0), big, blob])
+    assert answer.status == 207 and [r["reason"] for r in answer.body["rejections"]] == [
+        "oversize:record", "too_large:extra"]
     assert answer.body["accepted"] == 1
 
 
@@ -141,3 +169,22 @@ def test_put_chunks_respect_kinesis_limits(gateway):
     assert [len(c) for c in put.chunks(small)] == [500, 500, 200]
     large = [records.Entry(i, b"x" * (900 * 1024), "k", None) for i in range(12)]
     assert [len(c) for c in put.chunks(large)] == [5, 5, 2]  # ≤ 5 MiB per call
+
+
+@pytest.mark.parametrize("length", ["-5", "12abc", "1e3"])
+def test_the_local_gateway_answers_a_bad_content_length_with_400(gateway, length):
+    import socket
+    import threading
+
+    from pipeline_defs.local.gateway import make_server
+
+    server = make_server(gateway, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address, timeout=10) as sock:
+            sock.sendall(f"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}".encode())
+            answer = sock.makefile("rb").read().decode("latin-1")  # the gateway closes the connection
+        assert answer.startswith("HTTP/1.1 400") and answer.endswith('{"message": "Invalid Content-Length"}')
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,12 +1,16 @@
 """The hot path as a user runs it locally: the gateway and the poller as real background processes
-(the stack's parts), curl-style HTTP, and events visible in /metrics/realtime seconds later."""
+(the stack's parts), curl-style HTTP, and events visible in /metrics/realtime seconds later — once
+each, however often a client sends them, and equal to what the batch path loads from the archive."""
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 import time
 from pathlib import Path
 
+import boto3
+import psycopg
 import pytest
 import requests
 
@@ -15,6 +19,7 @@ from pipeline_defs.local.routes import Route
 from pipeline_defs.local.stack import LocalStack
 from pipeline_defs.settings import LocalPorts, load_settings
 from tests.conftest import free_port
+from tests.assets.test_stream import close_day
 from tests.functions.conftest import DAY, web_event
 
 
@@ -92,3 +97,38 @@ def test_gateway_answers_like_api_gateway_for_unknown_paths_methods_and_missing_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def archived_records(settings) -> int:
+    s3 = boto3.client("s3")
+    listing = s3.list_objects_v2(Bucket=settings.names.raw_bucket).get("Contents", [])
+    return sum(len(gzip.decompress(s3.get_object(Bucket=settings.names.raw_bucket, Key=o["Key"])["Body"].read())
+                   .splitlines()) for o in listing)
+
+
+def test_events_and_ticks_posted_twice_count_once_and_equal_the_batch_totals(stack, pipeline_env, database_url):
+    stack._start_hot_path(say=lambda _: None)
+    url = stack.gateway_url
+    kinds = ("page_view", "purchase", "user_signup", "click", "error")
+    events = [web_event(i, kinds[i % 5]) for i in range(40)]
+    events += [{k: v for k, v in web_event(100 + i, "click").items() if k != "eventId"} for i in range(3)]
+    ticks = [{"symbol": ("AAPL", "SAP")[i % 2], "price": 100.5 + i, "ts": f"{DAY}T09:00:0{i}Z"} for i in range(5)]
+    for _ in range(2):  # the client retries everything: new Kinesis records, the same events
+        assert requests.post(f"{url}/events", json=events, timeout=10).json()["accepted"] == 43
+        assert requests.post(f"{url}/ingest", json=ticks, timeout=10).json()["accepted"] == 5
+
+    deadline = time.monotonic() + 90
+    while archived_records(pipeline_env) < 2 * 48 and time.monotonic() < deadline:  # every record processed
+        time.sleep(0.3)
+    assert archived_records(pipeline_env) == 2 * 48
+    body = requests.get(f"{url}/metrics/realtime", params={"date": DAY}, timeout=10).json()
+    assert body["event_counts"] == {"page_view": 8, "purchase": 8, "user_signup": 8, "click": 11, "error": 8}
+    assert body["total_events"] == 43 and body["market"]["ticks"] == 5
+    assert body["market"]["symbols"]["SAP"]["ticks"] == 2
+
+    evaluation = close_day(pipeline_env)  # load_stream_archive's assets for the day, then the check
+    assert evaluation.passed, evaluation.metadata
+    assert evaluation.metadata["realtime_total"].value == 43 == evaluation.metadata["batch_total"].value
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM warehouse.web_events").fetchone() == (43,)
+        assert conn.execute("SELECT count(*) FROM warehouse.market_ticks").fetchone() == (5,)

@@ -210,3 +210,30 @@ def test_pipeline_dlq_lists_and_redrives_the_stream_queue(provisioned, gateway, 
     assert clicks(gateway) == 4 and dead_letters(provisioned) == []
     assert "records_in_batch" in (tmp_path / "logs" / "redrive.log").read_text()  # EMF, not the terminal
     settings_module.get_settings.cache_clear()
+
+
+def test_4500_distinct_element_ids_keep_items_bounded_and_hold_nothing_up(provisioned, gateway, processor):
+    """Each click names its own element: the click item keeps MAX_DIMENSION_VALUES of them and counts
+    the rest as "other"; no batch fails, nothing reaches the failure queue, other events are counted."""
+    from pipeline_defs.contracts.realtime import MAX_DIMENSION_VALUES, day_items
+
+    for start in range(0, 4500, 500):
+        answer = call(gateway, "POST", "/events", [web_event(i, "click", element_id=f"el-{i:05d}-" + "z" * 90)
+                                                   for i in range(start, start + 500)])
+        assert answer.status == 200, answer.body
+    answer = call(gateway, "POST", "/events", [web_event(i, "purchase") for i in range(50)])
+    assert answer.status == 200
+    function = Function(processor)
+    poller = make_poller(provisioned, function, batch_size=100)
+    poller.drain()
+
+    assert poller.stats.function_errors == 0 and dead_letters(provisioned) == []
+    day = realtime(gateway)
+    assert day["event_counts"]["click"] == 4500 and day["event_counts"]["purchase"] == 50
+    assert len(day["clicks"]["by_element"]) == MAX_DIMENSION_VALUES
+    assert day["clicks"]["other"] == {"by_element": 4500 - MAX_DIMENSION_VALUES}
+    assert sum(day["clicks"]["by_element"].values()) + day["clicks"]["other"]["by_element"] == 4500
+    [click] = [i for i in day_items(boto3.client("dynamodb"), provisioned.names.realtime_table, "2026-11-20")
+               if i["event_type"] == "click"]
+    assert sum(1 for name in click if name.startswith("el#")) == MAX_DIMENSION_VALUES
+    assert sum(len(name) + 20 for name in click) < 40_000  # bytes, far below DynamoDB's 400 KB

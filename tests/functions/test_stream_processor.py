@@ -1,5 +1,6 @@
-"""The stream processor's effect is exactly once: whole, partial, bisected and interleaved
-redeliveries, and a crash after each write of a batch, never count a record twice or lose it.
+"""The stream processor counts each business key once (``event_id``; ticks ``(symbol, ts)``): whole,
+partial, bisected and interleaved redeliveries, a client re-sending the same events, and a crash
+after each write of a batch never count a record twice or lose it; metrics items stay bounded.
 
 Real handlers, real moto (DynamoDB, S3, Kinesis); crashes are injected with botocore's
 ``after-call`` hook, i.e. after the write really happened."""
@@ -140,18 +141,19 @@ def test_interleaved_lanes_of_one_shard_lose_nothing(provisioned, gateway, proce
     assert counts(gateway) == EXPECTED
 
 
-def test_a_batch_takes_one_transaction_however_many_users_it_has(provisioned, gateway, processor, writes):
-    shard, records = the_batch(provisioned, gateway, users=150, per_type=30)
-    expected = {kind: 30 for kind in TYPES}
+def test_a_100_event_batch_takes_at_most_ten_dynamodb_calls_however_many_users_it_has(
+        provisioned, gateway, processor, writes):
+    shard, records = the_batch(provisioned, gateway, users=150, per_type=20)
     deliver(processor, shard, records)
     report = processor.module.processor.report
-    assert report.ddb_write_calls == 1 and report.ddb_read_calls == 1 and report.counted == 150
-    assert counts(gateway) == expected
+    assert report.counted == 100 and counts(gateway) == EXPECTED
+    # 1 transaction + 4 BatchWriteItem of seen marks; ledger Query + seen BatchGet + metrics BatchGet
+    assert (report.ddb_write_calls, report.ddb_read_calls) == (5, 3)
 
 
-# One batch with two business days and ticks (3 archive objects), 30 ticks (2 BatchWriteItem
-# calls) and the counters (1 transaction): 6 writes, and a crash after each of them.
-CRASH_POINTS = range(1, 7)
+# One batch with two business days and ticks: 3 archive objects, the counters' transaction, then
+# 160 seen marks + 30 market-state items (8 BatchWriteItem): 12 writes, and a crash after each.
+CRASH_POINTS = range(1, 13)
 
 
 @pytest.mark.parametrize("crash_after", CRASH_POINTS)
@@ -180,7 +182,7 @@ def test_a_crash_after_any_write_then_a_retry_counts_every_record_exactly_once(
     assert archived == {r.seq for r in records}
 
 
-def test_the_batch_used_for_crashes_has_six_writes(provisioned, gateway, processor, writes):
+def test_the_batch_used_for_crashes_has_twelve_writes(provisioned, gateway, processor, writes):
     shard, records = the_batch(provisioned, gateway, users=150, per_type=30, second_day=True, ticks=30)
     deliver(processor, shard, records)
     assert writes.count == max(CRASH_POINTS)
@@ -237,3 +239,103 @@ def test_more_counter_items_than_one_transaction_holds_are_split_and_stay_exact(
     deliver(processor, shard, records)
     assert sum(realtime(gateway, f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}")["event_counts"]["click"]
                for i in range(120)) == 120
+
+
+def test_a_client_resending_events_and_ticks_counts_them_once(provisioned, gateway, processor):
+    """A re-POST is new Kinesis records (new sequence numbers) with the same business keys."""
+    events = [web_event(i, kind) for kind in TYPES for i in range(20)]
+    anonymous = [{k: v for k, v in web_event(500 + i, "click").items() if k != "eventId"} for i in range(5)]
+    ticks = [{"symbol": "SAP", "price": 100 + i, "volume": 10, "ts": f"{DAY}T12:00:{i:02d}Z"} for i in range(6)]
+    post(gateway, "/events", events + anonymous)
+    post(gateway, "/ingest", ticks)
+    [(shard, first)] = stream_records(provisioned).items()
+    deliver(processor, shard, first)
+    post(gateway, "/events", events + anonymous)  # the client did not see our answer and sends it all again
+    post(gateway, "/ingest", ticks)
+    post(gateway, "/events", events[:3] * 2)  # and the same events twice in one request
+    [(_, everything)] = stream_records(provisioned).items()
+    again = everything[len(first):]
+    assert len(again) == len(first) + 6
+    deliver(processor, shard, again[:40])
+    deliver(processor, shard, again)  # a retry of the first part with the rest
+
+    day = realtime(gateway)
+    assert day["event_counts"] == {**EXPECTED, "click": 25} and day["market"]["ticks"] == 6
+    assert day["clicks"]["by_element"] == {"btn-0": 9, "btn-1": 8, "btn-2": 8}
+    assert processor.module.processor.report.duplicates == len(again)
+    assert len(boto3.client("dynamodb").scan(TableName=provisioned.names.seen_table)["Items"]) == 105
+
+
+def test_a_crash_after_counting_then_a_resend_counts_once(provisioned, gateway, processor, writes):
+    """The crash lands between the counters' transaction and the seen marks; Lambda retries the batch
+    (which writes the marks) before the client's re-send, which comes later in the same lane."""
+    events = [web_event(i, "purchase") for i in range(30)]
+    post(gateway, "/events", events)
+    [(shard, first)] = stream_records(provisioned).items()
+    writes.crash_after = 2  # the archive, then the transaction
+    with pytest.raises(Crash):
+        deliver(processor, shard, first)
+    writes.crash_after = None
+    deliver(processor, shard, first)
+    post(gateway, "/events", events)
+    [(_, everything)] = stream_records(provisioned).items()
+    deliver(processor, shard, everything[30:])
+    assert counts(gateway)["purchase"] == 30
+
+
+def test_a_redrive_and_a_resend_after_the_batch_was_counted_count_nothing(provisioned, gateway, processor):
+    post(gateway, "/events", [web_event(i, "error") for i in range(10)])
+    [(shard, first)] = stream_records(provisioned).items()
+    deliver(processor, shard, first)
+    deliver(processor, shard, first[3:7], redrive={"message_id": "m-1"})  # pipeline dlq redrive
+    post(gateway, "/events", [web_event(i, "error") for i in range(10)])
+    [(_, everything)] = stream_records(provisioned).items()
+    deliver(processor, shard, everything[10:15])
+    deliver(processor, shard, everything[12:])  # bisected retry overlapping
+    assert counts(gateway)["error"] == 10
+
+
+def test_items_keep_a_bounded_number_of_dimension_values_and_count_the_rest_as_other(
+        provisioned, gateway, processor):
+    from pipeline_defs.contracts.realtime import MAX_DIMENSION_VALUES, metrics_key, worst_item_bytes
+
+    clicks = [web_event(i, "click", element_id=f"element-{i:05d}-" + "x" * 80, user=f"u{i % 50}")
+              for i in range(450)]
+    post(gateway, "/events", clicks + [web_event(i, "page_view") for i in range(10)])
+    [(shard, records)] = stream_records(provisioned).items()
+    for start in range(0, len(records), 100):
+        deliver(processor, shard, records[start:start + 100])
+
+    day = realtime(gateway)
+    assert day["event_counts"]["click"] == 450 and day["event_counts"]["page_view"] == 10
+    assert len(day["clicks"]["by_element"]) == MAX_DIMENSION_VALUES
+    assert day["clicks"]["other"] == {"by_element": 450 - MAX_DIMENSION_VALUES}
+    item = boto3.client("dynamodb").get_item(TableName=provisioned.names.realtime_table,
+                                             Key={k: {"S": v} for k, v in metrics_key(DAY, "click").items()})["Item"]
+    assert sum(1 for name in item if name.startswith("el#")) == MAX_DIMENSION_VALUES
+    assert worst_item_bytes() < 400 * 1024
+
+
+def test_an_item_that_cannot_grow_rejects_its_records_with_a_reason_and_counts_the_rest(
+        provisioned, gateway, processor, caplog):
+    """An item already near 400 KB (written before items were bounded): its records are not counted,
+    with a reason, once per delivery; the batch's other records are counted; nothing raises."""
+    from pipeline_defs.contracts.realtime import metrics_key
+
+    ddb = boto3.client("dynamodb")
+    legacy = {**{k: {"S": v} for k, v in metrics_key(DAY, "error").items()}, "event_type": {"S": "error"},
+              "n": {"N": "3500"}, "err#Timeout": {"N": "3500"}}
+    used = sum(len(name) + len(next(iter(value.values()))) for name, value in legacy.items())
+    legacy["pad"] = {"S": "p" * (405_000 - used - 3 - 8)}  # 8 bytes below moto's limit (AWS: 400 KB)
+    ddb.put_item(TableName=provisioned.names.realtime_table, Item=legacy)
+    post(gateway, "/events", [web_event(i, kind) for kind in ("error", "click") for i in range(20)])
+    [(shard, records)] = stream_records(provisioned).items()
+    outcomes = []
+    for _ in range(2):  # and a redelivery: the errors are refused again (one try each), the clicks were counted
+        assert deliver(processor, shard, records) == {"batchItemFailures": []}
+        report = processor.module.processor.report
+        outcomes.append((dict(report.realtime_rejected), report.counted, report.duplicates))
+    assert outcomes == [({"too_large:realtime_item": 20}, 20, 0), ({"too_large:realtime_item": 20}, 0, 20)]
+    assert counts(gateway)["click"] == 20 and counts(gateway)["error"] == 3500
+    assert [(r.levelname, r.__dict__.get("reason"), r.__dict__.get("records")) for r in caplog.records
+            if "not counted" in r.getMessage()] == [("ERROR", "too_large:realtime_item", 20)] * 2

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
-from pipeline_defs.local.provision import FOURTEEN_DAYS, QUERY_RESULTS_EXPIRY_DAYS, TABLES, UPLOADS_MAX_RECEIVE_COUNT
+from pipeline_defs.local.provision import (
+    FOURTEEN_DAYS,
+    NONCURRENT_VERSION_DAYS,
+    QUERY_RESULTS_EXPIRY_DAYS,
+    TABLES,
+    UPLOADS_MAX_RECEIVE_COUNT,
+)
 
 
 def _name(value) -> str:
@@ -53,6 +59,29 @@ def test_raw_is_versioned_and_tiered_and_results_expire(synth):
     assert results["ExpirationInDays"] == QUERY_RESULTS_EXPIRY_DAYS
     quarantine = buckets[names.quarantine_bucket]["LifecycleConfiguration"]["Rules"][0]
     assert quarantine["ExpirationInDays"] == config.quarantine_expire_days
+
+
+def test_lake_and_quarantine_are_versioned_and_expire_replaced_files(synth):
+    names = synth.config.names("ACCOUNT")
+    buckets = _buckets(synth)
+    for bucket in (names.processed_bucket, names.quarantine_bucket):
+        assert buckets[bucket]["VersioningConfiguration"] == {"Status": "Enabled"}, bucket
+        (rule,) = buckets[bucket]["LifecycleConfiguration"]["Rules"]
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == NONCURRENT_VERSION_DAYS, bucket
+
+
+def test_only_the_stream_processor_writes_the_raw_bucket(synth):
+    """The pipeline role reads uploads; the archive under the raw bucket is the stream processor's."""
+    raw = synth.config.names("ACCOUNT").raw_bucket
+    writers = []
+    for stack in synth.stacks:
+        for policy in synth.resources(stack, "AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                if "s3:PutObject" in actions and any(f":::{raw}/" in _name(r) for r in resources):
+                    writers += [role["Ref"] for role in policy["Properties"]["Roles"]]
+    assert writers and all(role.startswith("ProcessorRole") for role in writers), writers
 
 
 def test_uploads_queue_dlq_and_s3_notifications(synth):

@@ -39,7 +39,7 @@ def test_functions_get_names_through_the_settings_variables(synth):
     functions = {**_functions(synth, "stream"), **_functions(synth, "analytics")}
     expected = {
         "ingest": env_for(names, "events_stream", "realtime_table", "market_table"),
-        "stream_processor": {k: v for k, v in env_for(names, "realtime_table", "market_table").items()},
+        "stream_processor": {k: v for k, v in env_for(names, "realtime_table", "market_table", "seen_table").items()},
         "analytics": env_for(names, "cache_table", "state_table", "aggregates_table", "realtime_table"),
     }
     for function, env in expected.items():

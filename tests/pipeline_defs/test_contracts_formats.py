@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from pipeline_defs.contracts import CONTRACTS, FileRejected, MalformedRecord, formats, iter_records, validate_chunk
+from pipeline_defs.contracts import CONTRACTS, FileRejected, MalformedRecord, formats, iter_records, jsonscan, validate_chunk
 
 
 def read(data: bytes, key: str, chunk_rows: int = 50_000) -> list:
@@ -127,7 +127,7 @@ def test_json_flavours(key, data):
 
 @pytest.mark.parametrize("read_chars", [1, 2, 3, 7, 64])
 def test_json_streaming_across_tiny_buffers(monkeypatch, read_chars):
-    monkeypatch.setattr(formats, "READ_CHARS", read_chars)
+    monkeypatch.setattr(jsonscan, "READ_CHARS", read_chars)
     records = RECORDS + [{"n": 1234567890123, "f": -1.25e-7, "t": True, "z": None, "u": "\u2603"}]
     for data in (json.dumps(records), json.dumps({"data": records}), "\n".join(map(json.dumps, records))):
         assert read(data.encode(), "x/p.json") == records

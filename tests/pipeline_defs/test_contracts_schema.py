@@ -128,7 +128,8 @@ def test_docs_markdown_lists_every_contract():
 
 def test_reasons_enumerate_every_possible_reject():
     orders = reasons(CONTRACTS["orders"])
-    assert orders[0] == "malformed:record" and orders[-1] == "invalid:extra"
+    assert orders[0] == "malformed:record" and orders[-2:] == ("invalid:extra", "too_large:extra")
+    assert {"too_large:record", "too_deep:json", "too_large:columns"} < set(orders)
     assert orders.index("missing:order_id") < orders.index("invalid:order_ts") < orders.index("missing:items")
     assert "out_of_range:items.quantity" in orders and "total_mismatch" in orders
     assert "out_of_range:load_time_ms" in reasons(CONTRACTS["web_events"])

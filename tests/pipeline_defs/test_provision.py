@@ -4,7 +4,7 @@ import json
 
 import boto3
 
-from pipeline_defs.local.provision import inbox_queue_name, provision
+from pipeline_defs.local.provision import NONCURRENT_VERSION_DAYS, inbox_queue_name, provision
 from pipeline_defs.settings import load_settings
 
 
@@ -61,3 +61,20 @@ def test_sns_topics_deliver_to_local_inbox(aws_env):
     inbox = sqs.get_queue_url(QueueName=inbox_queue_name(settings.names.alerts_topic))["QueueUrl"]
     message = json.loads(sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1)["Messages"][0]["Body"])
     assert message["Message"] == "hello"
+
+
+def test_a_replaced_lake_file_stays_recoverable(aws_env):
+    """Re-runs replace lake and quarantine files; the buckets keep the replaced version (and expire it)."""
+    settings = load_settings()
+    provision(settings)
+    s3, names = boto3.client("s3"), settings.names
+    for bucket in (names.processed_bucket, names.quarantine_bucket):
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == NONCURRENT_VERSION_DAYS
+    key = "orders/dt=2026-11-20/part-00000.parquet"
+    s3.put_object(Bucket=names.processed_bucket, Key=key, Body=b"first run")
+    s3.put_object(Bucket=names.processed_bucket, Key=key, Body=b"re-run")
+    versions = s3.list_object_versions(Bucket=names.processed_bucket, Prefix=key)["Versions"]
+    old = next(v for v in versions if not v["IsLatest"])
+    assert s3.get_object(Bucket=names.processed_bucket, Key=key, VersionId=old["VersionId"])["Body"].read() == b"first run"

@@ -5,12 +5,14 @@ POST bodies are one JSON object or a list of up to 500. Each record is validated
 contract, normalised (camelCase → snake_case, typed values), enriched (received_at, source IP,
 request id) and put on Kinesis with the user id / symbol as partition key. Answers: 200 when all
 were accepted, 207 with ``rejections`` (index, reason, message) when some were not, 400 for a
-malformed body, 413 for an oversize one, 503 when Kinesis took none of them.
+malformed body (also: not UTF-8, nested too deeply), 413 for an oversize one, 503 when Kinesis
+took none of them.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,9 +72,13 @@ def _json(status: int, body: dict) -> Response:
 
 
 def _raw_body() -> bytes | str | None:
+    """The body as sent: API Gateway base64-encodes what is not text (parse_body checks UTF-8)."""
     event = app.current_event
     if event.is_base64_encoded and event.body:
-        return base64.b64decode(event.body)
+        try:
+            return base64.b64decode(event.body)
+        except binascii.Error:
+            raise BodyError(400, "malformed:json", "the body is not valid base64 although flagged so") from None
     return event.body
 
 

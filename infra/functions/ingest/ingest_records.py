@@ -2,7 +2,9 @@
 
 Validation is the contracts' ``validate_record`` — the same code the batch path runs — so a record
 accepted here loads in the warehouse, and one rejected here would be quarantined there with the
-same reason. Whole-body problems (malformed JSON, too big) are :class:`BodyError` → 400/413.
+same reason. Whole-body problems (not UTF-8, malformed JSON, nested deeper than
+``limits.Limits.json_depth``, too big) are :class:`BodyError` → 400/413; a number literal longer than
+``number_digits`` rejects only its record (``invalid:<field>``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from pipeline_defs.contracts import CONTRACTS, validate_record
+from pipeline_defs.contracts.limits import DEFAULT_LIMITS, TooDeep, loads
 from pipeline_defs.contracts.stream_records import (
     MAX_PARTITION_KEY_CHARS,
     MAX_PUT_BYTES,
@@ -66,6 +69,10 @@ def describe(reason: str, dataset: str) -> str:
         return f"{name} is out of range"
     if kind == "oversize":
         return f"the encoded record exceeds Kinesis' {MAX_RECORD_BYTES // 1024} KiB record limit"
+    if reason == "too_large:columns":
+        return f"the record has more than {DEFAULT_LIMITS.columns:,} fields"
+    if reason == "too_large:extra":
+        return f"the unknown fields take more than {DEFAULT_LIMITS.extra_chars:,} characters as JSON"
     if reason == "malformed:record":
         return "each record must be a JSON object"
     return reason
@@ -79,8 +86,13 @@ def parse_body(body: str | bytes | None) -> list:
     if size > MAX_BODY_BYTES:
         raise BodyError(413, "oversize:body", f"the body is {size:,} bytes; the limit is {MAX_BODY_BYTES:,}")
     try:
-        parsed = json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        parsed = loads(body)
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, "encoding:not_utf8", f"the body is not UTF-8 text: {exc}") from None
+    except TooDeep:
+        raise BodyError(400, "too_deep:json", f"a record nests arrays/objects deeper than "
+                                               f"{DEFAULT_LIMITS.json_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError
         raise BodyError(400, "malformed:json", f"the body is not valid JSON: {exc}") from None
     if isinstance(parsed, dict):
         return [parsed]

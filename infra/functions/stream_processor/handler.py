@@ -1,14 +1,16 @@
 """Stream processor Lambda (Kinesis event source mapping, ReportBatchItemFailures).
 
-Each record is parsed by Powertools' batch processor; then the batch's effect is committed once —
-archive to ``s3://$PIPELINE_RAW_BUCKET/{web/events,market/ticks}/dt=…/``, market state, and the
-real-time counters with the ledger of counted records (see ``stream_commit``). A record whose handling raised
+Each record is parsed by Powertools' batch processor; then the batch's effect is committed once per
+business key (``event_id``; ticks ``(symbol, ts)``) — archive to
+``s3://$PIPELINE_RAW_BUCKET/{web/events,market/ticks}/dt=…/``, the real-time counters with the
+ledger of counted records, then the seen marks and market state (see ``stream_commit``). A record whose handling raised
 (a bug, never bad data) is reported as a batch item failure; only the records before the first such
 failure are committed, since Lambda retries from the lowest reported sequence number. A failed
 write raises, so the whole batch is retried (and bisected) by Lambda.
 
 A replay from the on-failure queue (``pipeline dlq redrive``, which adds ``{"redrive": {"message_id"}}``
-for the logs) is an ordinary delivery: the ledger counts what was not counted, once.
+for the logs) is an ordinary delivery, and so is a client re-sending events: what was counted is not
+counted again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class FunctionConfig:
 
     realtime_table: str
     market_table: str
+    seen_table: str
     raw_bucket: str
 
     @classmethod
@@ -53,6 +56,7 @@ class FunctionConfig:
         env = os.environ
         return cls(realtime_table=env.get("PIPELINE_REALTIME_TABLE") or "pipeline-realtime",
                    market_table=env.get("PIPELINE_MARKET_TABLE") or "pipeline-market-state",
+                   seen_table=env.get("PIPELINE_SEEN_TABLE") or "pipeline-realtime-seen",
                    raw_bucket=env.get("PIPELINE_RAW_BUCKET") or "pipeline-raw")
 
 
@@ -65,7 +69,7 @@ def _clients(endpoint: str | None, region: str | None) -> tuple:
 def committer() -> Committer:
     ddb, s3 = _clients(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
     config = FunctionConfig.from_env()
-    return Committer(ddb, s3, config.realtime_table, config.market_table, config.raw_bucket)
+    return Committer(ddb, s3, config.realtime_table, config.market_table, config.seen_table, config.raw_bucket)
 
 
 class ExactlyOnceKinesisProcessor(BatchProcessor):
@@ -106,6 +110,7 @@ def _emit(report: Report, records: int) -> None:
     metrics.add_metric(name="records_in_batch", unit=MetricUnit.Count, value=records)
     metrics.add_metric(name="records_rejected", unit=MetricUnit.Count, value=report.rejected)
     metrics.add_metric(name="duplicates_skipped", unit=MetricUnit.Count, value=report.duplicates)
+    metrics.add_metric(name="realtime_rejected", unit=MetricUnit.Count, value=sum(report.realtime_rejected.values()))
     metrics.add_metric(name="dynamodb_write_calls", unit=MetricUnit.Count, value=report.ddb_write_calls)
 
 
@@ -124,9 +129,13 @@ def handler(event: dict, context) -> dict:
     for p in rejects:
         logger.warning("record rejected; archived for the batch path's quarantine",
                        extra={"seq": p.seq, "reason": p.kind, "partition_key": p.partition_key})
+    for reason, n in report.realtime_rejected.items():
+        logger.error("records not counted in real time (archived, so the batch path loads them)",
+                     extra={"reason": reason, "records": n, "shard": processor.shard})
     logger.info("batch committed", extra={
         "shard": processor.shard, "records": len(records), "counted": report.counted,
-        "duplicates": report.duplicates, "rejected": report.rejected, "archived": report.archived,
+        "duplicates": report.duplicates, "rejected": report.rejected,
+        "realtime_rejected": dict(report.realtime_rejected), "archived": report.archived,
         "failures": len(response.get("batchItemFailures", [])), "redrive": processor.redrive_id,
         "dynamodb_write_calls": report.ddb_write_calls})
     _emit(report, len(records))

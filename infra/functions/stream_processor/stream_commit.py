@@ -1,21 +1,33 @@
-"""Apply one batch's effect exactly once: archive → market state → counters + ledger.
+"""Apply one batch's effect exactly once per business key: archive → counters + ledger → seen marks.
 
-Why it is exactly-once: every transaction that adds a batch's counters also writes a *ledger* item
-listing the sequence numbers it counted (``pk=ledger#<shard>``, ``sk`` = its last sequence number,
-fixed-width). Before counting, one strongly consistent Query reads the ledger items whose range
-overlaps this batch and drops the records they list. So a record redelivered — by a retry, a
-bisected or partial batch, a crash after any write, or ``pipeline dlq redrive`` — is counted once,
-and a record never counted is never skipped. No ordering is assumed: with ``ParallelizationFactor``
-2 two concurrent batches interleave a shard's sequence numbers, which would defeat a per-shard
-high-water mark. Lambda never runs two deliveries of the same records at once (one batch per shard
-lane at a time), so reading before writing is safe; the ledger Put's condition catches the rest.
+Records are counted once per *business key* — a web event's ``event_id`` (derived from the record
+when the client sent none), a tick's ``(symbol, ts)`` — whatever delivers them again: Lambda's
+retry, a bisected or partial batch, a crash after any write, ``pipeline dlq redrive``, or a client
+re-sending the same events (new Kinesis records, new sequence numbers). Per batch:
 
-Cost per 100-record batch: one Query and one ``TransactWriteItems`` (the ledger item + one item
-per (day, event type)), instead of a write per event or a checkpoint per key.
+1. the archive object (deterministic key, same bytes on every delivery: rewriting it is harmless);
+2. one strongly consistent Query of the *ledger* (``pk=ledger#<shard>``): the sequence numbers an
+   earlier delivery of these very records counted;
+3. one consistent ``BatchGetItem`` of the business keys already marked counted (``stream_seen``);
+   a key twice in the batch counts once (the lowest sequence number);
+4. one consistent ``BatchGetItem`` of the day's metrics items, to keep their dimensions bounded
+   (``contracts.realtime.bounded``);
+5. one ``TransactWriteItems``: every counter ``ADD`` plus the ledger item listing the sequence
+   numbers it counted — atomic, so a crash leaves a record either counted and in the ledger, or not;
+6. ``BatchWriteItem`` of the seen marks (25 a call) of the records counted now *and* of those the
+   ledger says were counted before (step 2), so a crash between 5 and 6 is repaired by the retry.
 
-The archive object and the market-state items are written first: their keys are deterministic and
-their contents the same on every delivery of the same records, so rewriting them is harmless, and a
-crash before the transaction leaves nothing half-counted.
+Why a crash between 5 and 6 cannot double a client's re-send: a re-sent event has the same user id
+(ticks: symbol), so the same partition key, shard and lane; Lambda retries the crashed batch — which
+writes the missing marks — before it delivers anything later in that lane. What is not covered: two
+deliveries of one key *at the same time*, which needs a redrive racing a client re-send of the same
+event (the README says so). Cost: 8 DynamoDB calls for 100 new events (2 Query/BatchGet reads of
+state, 1 BatchGet of metrics items, 1 transaction, 4 BatchWriteItem of marks).
+
+A metrics item that would outgrow DynamoDB's 400 KB (``ValidationException``/``ValidationError``
+"Item size …") is retried once with no new dimension values, then alone; if it still fails, its
+records are rejected from the real-time counts with ``too_large:realtime_item`` (logged, metric),
+never retried in a loop: the rest of the batch is counted and the archive has them all.
 """
 
 from __future__ import annotations
@@ -30,29 +42,35 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 from stream_parse import Parsed
+from stream_seen import SeenStore
 
 from pipeline_defs.contracts.realtime import (
+    MAX_DIMENSION_VALUES,
     TTL_DAYS,
     Aggregate,
+    bounded,
     expires_at,
     ledger_key,
     metrics_key,
     number_text,
+    seen_key,
 )
 from pipeline_defs.contracts.stream_records import archive_key, padded_seq
 
 MAX_TRANSACT_ITEMS = 100
 MAX_LEDGER_SEQS = 1_000  # ~57 KB of sequence numbers: far below DynamoDB's 400 KB item limit
-MAX_BATCH_WRITE = 25
+MAX_BATCH_GET = 100
 ATTEMPTS = 6
+TOO_LARGE = "too_large:realtime_item"
 
 
 @dataclass
 class Report:
     archived: list[str] = field(default_factory=list)
     counted: int = 0  # valid records whose counters were written by this delivery
-    duplicates: int = 0  # valid records already counted by an earlier delivery
+    duplicates: int = 0  # valid records whose business key was already counted (or twice in the batch)
     rejected: int = 0
+    realtime_rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # reason → records
     ticks_written: int = 0
     ddb_write_calls: int = 0
     ddb_read_calls: int = 0
@@ -73,15 +91,30 @@ def _s(value: str) -> dict:
     return {"S": value}
 
 
-def _typed(key: dict) -> dict:
-    return {k: _s(v) for k, v in key.items()}
+def _typed(key_: dict) -> dict:
+    return {k: _s(v) for k, v in key_.items()}
+
+
+class ItemTooLarge(Exception):
+    """A metrics item would exceed DynamoDB's item size."""
+
+
+def too_large(exc: ClientError) -> bool:
+    """DynamoDB's item-size refusal: ``ValidationException`` (moto, single writes) or a transaction
+    cancelled with ``ValidationError`` (AWS)."""
+    error = exc.response.get("Error", {})
+    texts = [error.get("Message", "")] if error.get("Code") == "ValidationException" else []
+    texts += [r.get("Message") or "" for r in exc.response.get("CancellationReasons", [])
+              if r.get("Code") == "ValidationError"]
+    return any("item size" in text.lower() for text in texts)
 
 
 class Committer:
-    def __init__(self, ddb, s3, realtime_table: str, market_table: str, raw_bucket: str,
+    def __init__(self, ddb, s3, realtime_table: str, market_table: str, seen_table: str, raw_bucket: str,
                  sleep: Callable[[float], None] = time.sleep):
         self.ddb, self.s3, self.sleep = ddb, s3, sleep
-        self.realtime_table, self.market_table, self.raw_bucket = realtime_table, market_table, raw_bucket
+        self.realtime_table, self.raw_bucket = realtime_table, raw_bucket
+        self.seen_store = SeenStore(ddb, seen_table, market_table, self._backoff)
 
     def commit(self, shard: str, records: list[Parsed]) -> Report:
         report = Report()
@@ -91,14 +124,26 @@ class Committer:
         self.archive(shard, records, report)
         valid = [r for r in records if r.valid]
         report.rejected = len(records) - len(valid)
-        self.market_state([r for r in valid if r.dataset == "market_ticks"], report)
         if not valid:
             return report
         done = self.counted(shard, valid[0].seq, valid[-1].seq, report)
-        fresh = [r for r in valid if r.seq not in done] if done else valid
+        keyed = [(r, seen_key(r.dataset, r.record)) for r in valid]
+        again = [(r, k) for r, k in keyed if r.seq in done]  # counted by an earlier delivery of these records
+        taken = {k for _, k in again}
+        candidates: list[tuple[Parsed, str]] = []
+        for r, k in keyed:
+            if r.seq not in done and k not in taken:
+                taken.add(k)
+                candidates.append((r, k))
+        seen = self.seen_store.seen(candidates, report) if candidates else set()
+        fresh = [(r, k) for r, k in candidates if k not in seen]
         report.duplicates = len(valid) - len(fresh)
-        for chunk in self.chunks(fresh):
-            self.count(shard, chunk, report)
+        records_fresh = [r for r, _ in fresh]
+        names = self.item_names(records_fresh, report)
+        counted: set[str] = set()
+        for chunk in self.chunks(records_fresh):
+            counted.update(r.seq for r in self.count(shard, chunk, names, report))
+        self.seen_store.mark(shard, again + [(r, k) for r, k in fresh if r.seq in counted], report)
         return report
 
     # -- 1. archive --------------------------------------------------------------------------
@@ -109,40 +154,13 @@ class Committer:
             groups[(r.dataset, r.day, not r.valid)].append(r.line)
         first, last = records[0].seq, records[-1].seq
         for (dataset, day, rejected), lines in sorted(groups.items()):
-            key = archive_key(dataset, day, shard, first, last, rejected)
+            key_ = archive_key(dataset, day, shard, first, last, rejected)
             body = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1, mtime=0)  # fast; S3-IA is cheap
-            self.s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+            self.s3.put_object(Bucket=self.raw_bucket, Key=key_, Body=body, ContentType="application/x-ndjson")
             report.s3_puts += 1
-            report.archived.append(key)
+            report.archived.append(key_)
 
-    # -- 2. market state ---------------------------------------------------------------------
-
-    def market_state(self, ticks: list[Parsed], report: Report) -> None:
-        items: dict[tuple[str, str], dict] = {}
-        for t in ticks:
-            rec = t.record
-            item = {"symbol": _s(rec["symbol"]), "ts": _s(rec["ts"]), "price": {"N": number_text(rec["price"])},
-                    "day": _s(t.day)}
-            if isinstance(rec.get("volume"), (int, float)) and not isinstance(rec.get("volume"), bool):
-                item["volume"] = {"N": number_text(rec["volume"])}
-            if isinstance(rec.get("exchange"), str):
-                item["exchange"] = _s(rec["exchange"])
-            items[(rec["symbol"], rec["ts"])] = item  # the same tick twice in a batch: one item
-        pending = [{"PutRequest": {"Item": item}} for item in items.values()]
-        for start in range(0, len(pending), MAX_BATCH_WRITE):
-            requests = pending[start:start + MAX_BATCH_WRITE]
-            for attempt in range(ATTEMPTS):
-                response = self.ddb.batch_write_item(RequestItems={self.market_table: requests})
-                report.ddb_write_calls += 1
-                requests = response.get("UnprocessedItems", {}).get(self.market_table, [])
-                if not requests:
-                    break
-                if attempt == ATTEMPTS - 1:
-                    raise RuntimeError(f"{len(requests)} market-state writes still unprocessed")
-                self._backoff(attempt)
-        report.ticks_written += len(items)
-
-    # -- 3. counters + ledger ----------------------------------------------------------------
+    # -- 2. ledger ---------------------------------------------------------------------------
 
     def counted(self, shard: str, first: str, last: str, report: Report) -> set[str]:
         """Sequence numbers in [first, last] that an earlier delivery already counted."""
@@ -160,6 +178,31 @@ class Committer:
             if "LastEvaluatedKey" not in page:
                 return seen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- 4. metrics items' attribute names ---------------------------------------------------
+
+    def item_names(self, fresh: list[Parsed], report: Report) -> dict[tuple[str, str], set[str]]:
+        """The attribute names of each metrics item the batch adds to (absent items: none)."""
+        wanted = sorted({(r.day, r.kind) for r in fresh})
+        names: dict[tuple[str, str], set[str]] = {k: set() for k in wanted}
+        for start in range(0, len(wanted), MAX_BATCH_GET):
+            request = {self.realtime_table: {"ConsistentRead": True, "Keys": [
+                _typed(metrics_key(day, kind)) for day, kind in wanted[start:start + MAX_BATCH_GET]]}}
+            for attempt in range(ATTEMPTS):
+                page = self.ddb.batch_get_item(RequestItems=request)
+                report.ddb_read_calls += 1
+                for item in page.get("Responses", {}).get(self.realtime_table, []):
+                    day_kind = item["sk"]["S"].split("#", 1)
+                    names[(day_kind[0], day_kind[1])] = set(item)
+                request = page.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == ATTEMPTS - 1:
+                    raise RuntimeError("metrics items still unprocessed")
+                self._backoff(attempt)
+        return names
+
+    # -- 5. counters + ledger ----------------------------------------------------------------
 
     @staticmethod
     def chunks(fresh: list[Parsed]) -> list[list[Parsed]]:
@@ -179,8 +222,32 @@ class Committer:
             out.append(current)
         return out
 
-    def count(self, shard: str, chunk: list[Parsed], report: Report) -> None:
-        items = self._transaction(shard, chunk)
+    def count(self, shard: str, chunk: list[Parsed], names: dict, report: Report) -> list[Parsed]:
+        """Counts ``chunk`` in one transaction; returns the records counted (all but item-size rejects)."""
+        try:
+            self._count(shard, chunk, names, MAX_DIMENSION_VALUES, report)
+            return chunk
+        except ItemTooLarge:
+            pass
+        try:  # no new dimension values: an item near the limit grows by a few bytes at most
+            self._count(shard, chunk, names, 0, report)
+            return chunk
+        except ItemTooLarge:
+            pass
+        by_item: dict[tuple[str, str], list[Parsed]] = defaultdict(list)
+        for r in chunk:
+            by_item[(r.day, r.kind)].append(r)
+        counted: list[Parsed] = []
+        for records in by_item.values():  # alone, so one oversized item takes no other records with it
+            try:
+                self._count(shard, records, names, 0, report)
+                counted += records
+            except ItemTooLarge:
+                report.realtime_rejected[TOO_LARGE] += len(records)
+        return counted
+
+    def _count(self, shard: str, chunk: list[Parsed], names: dict, room: int, report: Report) -> None:
+        items, written = self._transaction(shard, chunk, names, room)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 self.ddb.transact_write_items(TransactItems=items)
@@ -188,6 +255,8 @@ class Committer:
                 break
             except ClientError as exc:
                 report.ddb_write_calls += 1
+                if too_large(exc):
+                    raise ItemTooLarge() from exc
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
                 cancelled = exc.response["Error"]["Code"] == "TransactionCanceledException"
                 if not cancelled or "ConditionalCheckFailed" in reasons:
@@ -195,11 +264,13 @@ class Committer:
                 if attempt == ATTEMPTS:
                     raise
                 self._backoff(attempt)  # TransactionConflict / throttling: another lane touched a counter
+        for item_key, added in written.items():
+            names[item_key] |= added
         report.counted += len(chunk)
         for r in chunk:
             report.by_kind[r.kind] += 1
 
-    def _transaction(self, shard: str, chunk: list[Parsed]) -> list[dict]:
+    def _transaction(self, shard: str, chunk: list[Parsed], names: dict, room: int) -> tuple[list[dict], dict]:
         aggregate = Aggregate()
         for r in chunk:
             if r.dataset == "web_events":
@@ -211,17 +282,20 @@ class Committer:
             "TableName": self.realtime_table, "ConditionExpression": "attribute_not_exists(pk)",
             "Item": {**_typed(ledger_key(shard, padded_seq(chunk[-1].seq))), "first": _s(padded_seq(chunk[0].seq)),
                      "seqs": _s(",".join(r.seq for r in chunk)), "expires_at": ttl}}}]
-        for (day, kind), counters in aggregate.items.items():
+        written: dict[tuple[str, str], set[str]] = {}
+        for (day, kind), raw in aggregate.items.items():
+            counters = bounded(raw, names.get((day, kind), ()), room)
+            written[(day, kind)] = set(counters)
             n = len(counters)
-            names = dict(zip(_NAMES[:n], counters, strict=True))
-            names["#day"] = "day"
+            attribute_names = dict(zip(_NAMES[:n], counters, strict=True))
+            attribute_names["#day"] = "day"
             values = dict(zip(_VALUES[:n], [{"N": number_text(v)} for v in counters.values()], strict=True))
             values.update({":k": _s(kind), ":d": _s(day), ":e": {"N": str(expires_at(day))}})
             items.append({"Update": {
                 "TableName": self.realtime_table, "Key": _typed(metrics_key(day, kind)),
                 "UpdateExpression": "SET event_type = :k, #day = :d, expires_at = :e ADD " + _adds(n),
-                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
-        return items
+                "ExpressionAttributeNames": attribute_names, "ExpressionAttributeValues": values}})
+        return items, written
 
     def _backoff(self, attempt: int) -> None:
         self.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))

@@ -7,6 +7,8 @@ answered 500 without one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from datetime import datetime, timezone
@@ -39,6 +41,7 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 app = APIGatewayRestResolver()
 _BOTO = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+_S3 = _BOTO.merge(BotoConfig(signature_version="s3v4"))  # presigned downloads: SigV4, not botocore's SigV2 default
 
 
 class Runtime:
@@ -56,7 +59,7 @@ class Runtime:
 
     def client(self, service: str):
         if service not in self._clients:
-            self._clients[service] = self._session.client(service, config=_BOTO)
+            self._clients[service] = self._session.client(service, config=_S3 if service == "s3" else _BOTO)
         return self._clients[service]
 
     @cached_property
@@ -130,9 +133,7 @@ def _request() -> tuple[str | None, dict]:
     query = dict(event.query_string_parameters or {})
     if event.http_method == "GET":
         return query.pop("operation", None), query
-    raw = event.decoded_body or ""
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes", code="invalid_request")
+    raw = _body_text(event)
     try:
         body = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError):
@@ -152,6 +153,26 @@ def _request() -> tuple[str | None, dict]:
         raise BadRequest(f"unknown field(s) {', '.join(map(str, extra))[:200]}; send "
                          '{"operation": ..., "parameters": {...}}', code="invalid_request")
     return name, parameters
+
+
+def _body_text(event) -> str:
+    """The body as text, decoded here rather than by Powertools (``decoded_body`` raises on bytes that
+    are not UTF-8, which would be a 500): not base64 or not UTF-8 is the client's 400."""
+    raw = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(raw)
+        except binascii.Error:
+            raise BadRequest("the body is not valid base64 although flagged so", code="malformed_json") from None
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is larger than {MAX_BODY_BYTES} bytes", code="invalid_request")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not UTF-8 text", code="malformed_json") from None
+    return raw
 
 
 @app.route("/analytics", method=["GET", "POST"])

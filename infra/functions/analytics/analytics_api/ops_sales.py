@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .params import Param, check_range, days_ago, today
 from .registry import COUNTRY, CURRENCY, REVENUE_STATUSES, Context, fetch, operation
-from .rollups import sales_state, source, split_months
+from .rollups import SOURCE_DOC, sales_state, source, split_months
 from .templates import template
 
 START = Param("start_date", "date", "First day (UTC) of orders counted.", default=days_ago(364),
@@ -22,7 +22,7 @@ MAX_CANDIDATES = 5000  # more candidates than this: rank every customer in the r
 
 @operation("customer_analysis", "Customer segmentation: segment x country with customers, orders, revenue per "
            "currency and average order value, over customers with at least min_orders revenue orders (paid, "
-           "shipped, delivered).",
+           "shipped, delivered). " + SOURCE_DOC,
            params=(Param("min_orders", "integer", "Minimum revenue orders a customer needs to be counted (HAVING).",
                          default=1, minimum=1, maximum=10_000), SEGMENT, COUNTRY),
            datasets=("customers", "orders"))
@@ -43,7 +43,7 @@ def _check_revenue(p: dict) -> None:
 
 
 @operation("revenue_analysis", "Monthly revenue per currency with running totals and month-over-month growth, "
-           "and the top products and customers by revenue (RANK) in the date range.",
+           "and the top products and customers by revenue (RANK) in the date range. " + SOURCE_DOC,
            params=(START, END, TOP_N, CURRENCY), datasets=("orders", "products", "customers"), check=_check_revenue)
 def revenue_analysis(ctx: Context, p: dict) -> dict:
     bound = {**p, "statuses": REVENUE_STATUSES}
@@ -105,7 +105,7 @@ LEVELS = {0: "category+country+month", 1: "category+country", 3: "category", 5: 
 
 
 @operation("multi_dimensional_analytics", "Orders, units and revenue per currency rolled up with GROUPING SETS "
-           "over product category x customer country x month, for the timeframe ending end_date.",
+           "over product category x customer country x month, for the timeframe ending end_date. " + SOURCE_DOC,
            params=(Param("timeframe", "timeframe", 'How far back from end_date, e.g. "90 days", "12 months", "2 years".',
                          default="12 months"),
                    Param("end_date", "date", "Last day (UTC) of the window, inclusive.", default=today,
