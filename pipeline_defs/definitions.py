@@ -23,6 +23,7 @@ from pipeline_defs.settings import PROJECT_ROOT, get_settings
 from sensors.alerts import run_failure_alert_sensor
 from sensors.check_alerts import check_failure_alert_sensor
 from sensors.freshness import warehouse_freshness_job, warehouse_freshness_schedule
+from sensors.recovery import load_recovery_sensor
 from sensors.s3_upload import s3_upload_sensor
 from sensors.sqs_upload import sqs_upload_sensor
 
@@ -33,8 +34,8 @@ def _hand_written() -> Definitions:
         asset_checks=[realtime_matches_batch, warehouse_freshness],
         jobs=[*load_jobs, stream_archive_job, daily_report_job, market_intraday_job, close_stream_day_job,
               warehouse_freshness_job],
-        sensors=[sqs_upload_sensor, s3_upload_sensor, run_failure_alert_sensor, stream_observation_sensor,
-                 check_failure_alert_sensor],
+        sensors=[sqs_upload_sensor, s3_upload_sensor, load_recovery_sensor, run_failure_alert_sensor,
+                 stream_observation_sensor, check_failure_alert_sensor],
         schedules=[stream_archive_schedule, daily_report_schedule, market_intraday_schedule, close_stream_day_schedule,
                    warehouse_freshness_schedule],
         resources=build_resources(get_settings()),

@@ -30,13 +30,21 @@ def dlq_pairs(settings: Settings) -> dict[str, tuple[str, str]]:
 
 
 def _summary(body: str) -> str:
+    """One line about a body, whatever it holds (deep nesting, huge numbers, odd shapes)."""
+    try:
+        return _describe(body)
+    except Exception as exc:  # noqa: BLE001 — a listing never dies on one hostile message
+        return f"unreadable ({type(exc).__name__}): {body[:80]!r}"
+
+
+def _describe(body: str) -> str:
     try:
         message = json.loads(body)
     except ValueError:
         return f"not JSON: {body[:80]!r}"
     if isinstance(message, dict) and isinstance(message.get("Records"), list):
         keys = [r.get("s3", {}).get("object", {}).get("key", "?") for r in message["Records"] if isinstance(r, dict)]
-        return "S3 notification: " + ", ".join(keys[:3]) + (" …" if len(keys) > 3 else "")
+        return "S3 notification: " + ", ".join(map(str, keys[:3])) + (" …" if len(keys) > 3 else "")
     if isinstance(message, dict):
         return "JSON object with " + ", ".join(sorted(message)[:6])
     return f"JSON {type(message).__name__}"
@@ -58,21 +66,30 @@ def peek(sqs, queue: str, limit: int = 100) -> list[DeadLetter]:
                                               attrs.get("SentTimestamp", ""), _summary(m["Body"]), m["Body"])
             receipts.append(m["ReceiptHandle"])
     for receipt in receipts:  # put them back
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        try:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        except Exception:  # noqa: BLE001 — it becomes visible again after 30 s instead
+            pass
     return list(seen.values())
 
 
 def redrive(sqs, dlq: str, source: str, limit: int = 10_000) -> int:
+    """Messages moved; one that cannot be sent stays in the DLQ (its body is never parsed here)."""
     dlq_url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
     source_url = sqs.get_queue_url(QueueName=source)["QueueUrl"]
-    moved = 0
+    moved, tried = 0, set()
     while moved < limit:
         batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60,
                                     WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
+        fresh = [m for m in batch if m["MessageId"] not in tried]
+        if not fresh:
             break
-        for m in batch:
-            sqs.send_message(QueueUrl=source_url, MessageBody=m["Body"])
+        for m in fresh:
+            tried.add(m["MessageId"])
+            try:
+                sqs.send_message(QueueUrl=source_url, MessageBody=m["Body"])
+            except Exception:  # noqa: BLE001 — left in the DLQ, visible again after 60 s
+                continue
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
             moved += 1
     return moved

@@ -3,9 +3,12 @@
 Item: ``pk=file#<key>``, ``sk=state``; attributes key, etag, version_id (the S3 version read),
 size, dataset, partition, status (pending / loaded / quarantined / failed), rows_in / rows_loaded /
 rows_quarantined, the merge's split of rows_loaded (rows_inserted / rows_updated / rows_unchanged /
-rows_superseded, as in pipeline_defs/batch/audit.py), run_id, updated_at. GSI ``gsi1``
-(``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's files.
-Sensors read it to skip what is already loaded; the batch assets write it.
+rows_superseded, as in pipeline_defs/batch/audit.py), run_id, run_key / attempt / retry_at (which run
+request it waits on, how many loads were tried, when the next one is due), updated_at. GSI ``gsi1``
+(``gsi1pk=files#<dataset>#<date>``, ``gsi1sk=<key>``) lists a partition's files. The upload sensors
+write ``pending`` and skip what is loaded; the warehouse asset writes loaded/quarantined;
+``sensors/recovery.py`` turns a failed run's pending files into ``failed`` and re-requests them with
+backoff until :data:`MAX_ATTEMPTS`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from pipeline_defs.dynamo import batch_write
 
 PENDING, LOADED, QUARANTINED, FAILED = "pending", "loaded", "quarantined", "failed"
 MERGE_COUNTS = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_superseded")
+MAX_ATTEMPTS = 4  # loads requested per upload (each with Dagster's own run retries), then an alert
+RETRY_BASE_SECONDS = 60  # a failed load is requested again after 1, 4, 16 minutes
+
+
+def retry_delay_seconds(attempt: int) -> int:
+    """Wait after the ``attempt``-th failed load (1-based) before requesting the next."""
+    return RETRY_BASE_SECONDS * 4 ** (attempt - 1)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,9 @@ class FileState:
     rows_quarantined: int = 0
     reason: str = ""
     run_id: str = ""
+    run_key: str = ""
+    attempt: int = 0
+    retry_at: str = ""  # ISO time the next load is due (failed files only)
     updated_at: str = ""
     version_id: str = ""
     rows_inserted: int = 0
@@ -49,7 +62,8 @@ class FileState:
             "partition": {"S": self.partition}, "status": {"S": self.status}, "size": {"N": str(self.size)},
             "rows_in": {"N": str(self.rows_in)}, "rows_loaded": {"N": str(self.rows_loaded)},
             "rows_quarantined": {"N": str(self.rows_quarantined)}, "reason": {"S": self.reason},
-            "run_id": {"S": self.run_id}, "updated_at": {"S": self.updated_at or _now()},
+            "run_id": {"S": self.run_id}, "run_key": {"S": self.run_key}, "attempt": {"N": str(self.attempt)},
+            "retry_at": {"S": self.retry_at}, "updated_at": {"S": self.updated_at or _now()},
             "version_id": {"S": self.version_id},
         }
 
@@ -64,8 +78,8 @@ class FileState:
         return cls(key=s("key"), etag=s("etag"), dataset=s("dataset"), partition=s("partition"),
                    status=s("status"), size=n("size"), rows_in=n("rows_in"), rows_loaded=n("rows_loaded"),
                    rows_quarantined=n("rows_quarantined"), reason=s("reason"), run_id=s("run_id"),
-                   updated_at=s("updated_at"), version_id=s("version_id"),
-                   **{name: n(name) for name in MERGE_COUNTS})
+                   run_key=s("run_key"), attempt=n("attempt"), retry_at=s("retry_at"), updated_at=s("updated_at"),
+                   version_id=s("version_id"), **{name: n(name) for name in MERGE_COUNTS})
 
 
 def _now() -> str:

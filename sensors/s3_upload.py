@@ -2,9 +2,9 @@
 
 It never lists the whole bucket: per contract prefix it lists the ``dt=`` folders of the last
 ``PIPELINE_S3_SENSOR_LOOKBACK_DAYS`` days (and tomorrow) plus the files directly in the dataset
-folder (undated uploads). The cursor keeps a last-modified watermark and the etags seen near it, so
-a re-uploaded (overwritten) key is new again while an unchanged one is not. Uploads into older
-``dt=`` folders are the SQS sensor's job (or a backfill's).
+folder (undated uploads). The cursor keeps a last-modified watermark and the versions (etag and
+LastModified) seen near it, so a re-uploaded key — even with the same bytes — is new again while an
+unchanged one is not. Uploads into older ``dt=`` folders are the SQS sensor's job (or a backfill's).
 """
 
 
@@ -14,14 +14,15 @@ from datetime import datetime, timedelta, timezone
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 from dagster_aws.s3 import S3Resource
 
+from pipeline_defs.batch.raw_files import contract_prefixes
 from pipeline_defs.contracts import CONTRACTS
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.settings import get_settings
-from pipeline_defs.state import get_states
-from pipeline_defs.uploads import S3Object, plan_runs
+from pipeline_defs.state import get_states, put_states
+from pipeline_defs.uploads import Plan, S3Object, add_object, finish
 from resources.aws import DynamoDBResource, SNSResource
-from sensors.run_requests import plan_run_requests
-from sensors.unroutable import quarantine_unroutable
+from sensors.run_requests import partition_window, plan_run_requests
+from sensors.unroutable import quarantine_rejected
 
 CLOCK_SKEW = timedelta(minutes=5)  # objects this close to the watermark are re-checked by etag
 
@@ -47,10 +48,11 @@ def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tupl
     def add(obj: dict) -> None:
         modified = obj["LastModified"]
         found[obj["Key"]] = (S3Object(key=obj["Key"], etag=obj["ETag"].strip('"'), size=obj["Size"],
-                                      uploaded=modified.astimezone(timezone.utc).date()), modified)
+                                      uploaded=modified.astimezone(timezone.utc).date(),
+                                      event=modified.isoformat()), modified)
 
     for contract in CONTRACTS.values():
-        for prefix in contract.prefixes:
+        for prefix in contract_prefixes(s3, bucket, contract):  # the folders routing takes, any case
             files, folders = recent_folders(s3, bucket, prefix, days)
             for obj in files:
                 add(obj)
@@ -62,14 +64,19 @@ def list_recent(s3, bucket: str, now: datetime, lookback_days: int) -> list[tupl
 
 
 def new_objects(listed: list[tuple[S3Object, datetime]], cursor: dict) -> tuple[list[S3Object], dict]:
-    """Objects not seen before (or with a changed etag), and the next cursor."""
+    """Objects not seen before (or uploaded again, even with the same bytes), and the next cursor."""
     since = datetime.fromisoformat(cursor["since"]) if cursor.get("since") else None
     seen: dict[str, str] = cursor.get("seen", {})
     fresh = [obj for obj, modified in listed
-             if (since is None or modified >= since - CLOCK_SKEW) and seen.get(obj.key) != obj.etag]
+             if (since is None or modified >= since - CLOCK_SKEW) and seen.get(obj.key) != _version(obj)]
     watermark = max([modified for _, modified in listed] + ([since] if since else []), default=None)
-    next_seen = {obj.key: obj.etag for obj, modified in listed if watermark and modified >= watermark - CLOCK_SKEW}
+    next_seen = {obj.key: _version(obj) for obj, modified in listed
+                 if watermark and modified >= watermark - CLOCK_SKEW}
     return fresh, {"since": watermark.isoformat() if watermark else None, "seen": next_seen}
+
+
+def _version(obj: S3Object) -> str:
+    return f"{obj.etag}@{obj.event}"  # a re-upload of the same bytes has a new LastModified
 
 
 @sensor(
@@ -88,17 +95,24 @@ def s3_upload_sensor(context: SensorEvaluationContext, s3: S3Resource, dynamodb:
     except Exception as exc:  # bucket or endpoint unavailable: skip this tick, say why
         return SkipReason(f"raw bucket {settings.names.raw_bucket!r} unavailable: {exc}")
     fresh, cursor = new_objects(listed, json.loads(context.cursor) if context.cursor else {})
+    ddb = dynamodb.get_client()
     try:
-        states = get_states(dynamodb.get_client(), settings.names.state_table, [o.key for o in fresh])
-    except Exception as exc:
-        context.log.warning(f"processing state unavailable ({exc}); planning without it")
-        states = {}
-    plan = plan_runs(fresh, states)
-    if plan.unroutable:
-        quarantine_unroutable(client, sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
-    requests = plan_run_requests(plan, "s3_upload_sensor")
+        states = get_states(ddb, settings.names.state_table, [o.key for o in fresh])
+    except Exception as exc:  # without state nothing can be planned safely: the same objects next tick
+        return SkipReason(f"processing state unavailable: {exc}")
+    plan, window = Plan(), partition_window()
+    for obj in fresh:  # one object that cannot be planned is quarantined with its reason, alone
+        try:
+            add_object(plan, obj, states, window)
+        except Exception as exc:  # noqa: BLE001
+            plan.rejected.append((obj, f"invalid:{type(exc).__name__}"))
+    finish(plan)
+    if plan.rejected:
+        quarantine_rejected(client, sns.get_client(), ddb, settings, plan.rejected)
+    requests, pending = plan_run_requests(plan, "s3_upload_sensor", states)
+    put_states(ddb, settings.names.state_table, pending)
     context.log.info(f"listed {len(listed)} recent object(s): {len(fresh)} new, {len(requests)} run request(s), "
-                     f"{len(plan.skipped)} skipped, {len(plan.unroutable)} unroutable")
+                     f"{len(plan.skipped)} skipped, {len(plan.rejected)} quarantined")
     if not requests:
         return SensorResult(skip_reason=SkipReason(f"no new objects among {len(listed)} recent"), cursor=json.dumps(cursor))
     return SensorResult(run_requests=requests, cursor=json.dumps(cursor))

@@ -5,10 +5,14 @@ Two phases per tick keep nothing lost and nothing run twice:
 1. Messages whose run requests the *previous* tick returned are deleted now — Dagster records a
    tick's run requests before it stores the cursor that lists them, so they are safely recorded.
 2. New messages (bounded per tick, so a 10k backlog drains over several ticks) are planned into one
-   run request per dataset-partition with a run key derived from the object set.
+   run request per dataset-partition with a run key derived from the objects, their upload events
+   and the load attempt (``pipeline_defs/uploads.py``).
 
-A message that is not an S3 notification is left alone (made visible again at once): the queue's
-redrive policy moves it to the DLQ after 3 receives. Unroutable objects are quarantined and alerted.
+Each message is handled alone: one that cannot be parsed or planned — whatever it raises — is made
+visible again at once, by itself (the queue's redrive policy moves it to the DLQ after 3 receives);
+the other messages of the tick go on. Objects that cannot be loaded (unroutable, a ``dt=`` outside
+the partitions) are quarantined with their reason and alerted. Requested objects are recorded
+``pending`` with their run key (``pipeline_defs/state.py``).
 """
 
 
@@ -20,11 +24,11 @@ from dagster_aws.s3 import S3Resource
 
 from pipeline_defs.jobs import load_jobs
 from pipeline_defs.settings import get_settings
-from pipeline_defs.state import get_states
-from pipeline_defs.uploads import MalformedNotification, Plan, parse_notification, plan_runs
+from pipeline_defs.state import get_states, put_states
+from pipeline_defs.uploads import Plan, add_object, finish, merge, parse_notification
 from resources.aws import DynamoDBResource, SNSResource, SQSResource
-from sensors.run_requests import plan_run_requests
-from sensors.unroutable import quarantine_unroutable
+from sensors.run_requests import partition_window, plan_run_requests
+from sensors.unroutable import quarantine_rejected
 
 MAX_MESSAGES_PER_TICK = 500
 TICK_RECEIVE_BUDGET_SECONDS = 10.0  # stop receiving after this long; the rest waits for the next tick
@@ -59,6 +63,34 @@ def receive_batch(sqs, queue_url: str, limit: int, budget_seconds: float = TICK_
     return messages
 
 
+def release(client, queue_url: str, message: dict, why: str, log) -> None:
+    """Make one message visible again at once; the queue's redrive policy dead-letters it after 3 receives."""
+    count = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+    log.warning(f"message {message.get('MessageId')}: {why}; receive #{count}, the DLQ takes it after 3")
+    try:
+        client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                         VisibilityTimeout=0)
+    except Exception as exc:  # noqa: BLE001 — it then comes back after its visibility timeout instead
+        log.warning(f"message {message.get('MessageId')} not released ({exc})")
+
+
+def plan_messages(messages: list[dict], states: dict, release_one) -> tuple[Plan, list[dict]]:
+    """The tick's plan and the messages it covers; a message whose objects cannot be planned is
+    released alone (whatever the exception), never failing the others."""
+    plan, planned = Plan(), []
+    window = partition_window()
+    for message, objects in messages:
+        try:
+            part = Plan()
+            for obj in objects:
+                add_object(part, obj, states, window)
+            merge(plan, part)
+            planned.append(message)
+        except Exception as exc:  # noqa: BLE001
+            release_one(message, f"not planned ({type(exc).__name__}: {str(exc)[:200]})")
+    return finish(plan), planned
+
+
 @sensor(
     name="sqs_upload_sensor",
     jobs=load_jobs,
@@ -75,40 +107,51 @@ def sqs_upload_sensor(context: SensorEvaluationContext, sqs: SQSResource, dynamo
     except Exception as exc:  # the queue or the endpoint is not there: skip this tick, say why
         return SkipReason(f"uploads queue {settings.names.uploads_queue!r} unavailable: {exc}")
 
+    def release_one(message: dict, why: str) -> None:
+        release(client, queue_url, message, why, context.log)
+
     previous = json.loads(context.cursor) if context.cursor else {}
     recorded = previous.get("delete", [])
     if recorded:
         context.log.info(f"deleted {delete_messages(client, queue_url, recorded)} of {len(recorded)} handled messages")
 
     messages = receive_batch(client, queue_url, MAX_MESSAGES_PER_TICK)
-    objects, handled, malformed = [], [], 0
+    parsed = []
     for message in messages:
         try:
-            objects.extend(parse_notification(message["Body"]))
-            handled.append(message["ReceiptHandle"])
-        except MalformedNotification as exc:
-            malformed += 1
-            count = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
-            context.log.warning(f"message {message['MessageId']} is not an S3 notification ({exc}); "
-                                f"receive #{count}, the DLQ takes it after 3")
-            client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                             VisibilityTimeout=0)
+            parsed.append((message, parse_notification(message["Body"])))
+        except Exception as exc:  # noqa: BLE001 — MalformedNotification, or anything a hostile body raises
+            release_one(message, f"not an S3 notification ({str(exc)[:200]})")
+    malformed = len(messages) - len(parsed)
     try:
-        states = get_states(dynamodb.get_client(), settings.names.state_table, [o.key for o in objects])
-    except Exception as exc:  # state unavailable: plan without it; run keys still prevent double runs
-        context.log.warning(f"processing state unavailable ({exc}); planning without it")
-        states = {}
-    plan: Plan = plan_runs(objects, states)
+        ddb = dynamodb.get_client()
+        states = get_states(ddb, settings.names.state_table, [o.key for _, objs in parsed for o in objs])
+    except Exception as exc:  # without state nothing can be planned safely: try again next tick
+        for message, _ in parsed:
+            release_one(message, "processing state unavailable")
+        return SensorResult(skip_reason=SkipReason(f"processing state unavailable: {exc}"), cursor=json.dumps({}))
+    plan, planned = plan_messages(parsed, states, release_one)
     for key, reason in plan.skipped:
         context.log.info(f"skip {key}: {reason}")
-    if plan.unroutable:
-        quarantine_unroutable(s3.get_client(), sns.get_client(), dynamodb.get_client(), settings, plan.unroutable)
-        context.log.warning(f"quarantined {len(plan.unroutable)} unroutable object(s)")
-
-    requests = plan_run_requests(plan, "sqs_upload_sensor")
+    if plan.rejected:
+        try:
+            quarantine_rejected(s3.get_client(), sns.get_client(), ddb, settings, plan.rejected)
+            context.log.warning(f"quarantined {len(plan.rejected)} object(s) that cannot be loaded: "
+                                + ", ".join(f"{o.key} ({reason})" for o, reason in plan.rejected[:10]))
+        except Exception as exc:  # noqa: BLE001 — their messages come back; the runs below still go
+            rejected_keys = {o.key for o, _ in plan.rejected}
+            for message, objects in parsed:
+                if message in planned and rejected_keys & {o.key for o in objects}:
+                    planned.remove(message)
+                    release_one(message, f"quarantine failed ({exc})")
+    requests, pending = plan_run_requests(plan, "sqs_upload_sensor", states)
+    try:
+        put_states(ddb, settings.names.state_table, pending)
+    except Exception as exc:  # noqa: BLE001 — the runs still go; run keys keep them single
+        context.log.warning(f"pending state not recorded ({exc})")
     context.log.info(f"{len(messages)} message(s): {len(requests)} run request(s), {len(plan.skipped)} skipped, "
-                     f"{len(plan.unroutable)} unroutable, {malformed} malformed")
-    cursor = json.dumps({"delete": handled})
+                     f"{len(plan.rejected)} quarantined, {malformed} malformed")
+    cursor = json.dumps({"delete": [m["ReceiptHandle"] for m in planned]})
     if not requests:
         return SensorResult(skip_reason=SkipReason(f"no new uploads ({len(messages)} message(s) read)"), cursor=cursor)
     return SensorResult(run_requests=requests, cursor=cursor)

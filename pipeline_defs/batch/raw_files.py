@@ -1,6 +1,8 @@
 """Which raw objects belong to one dataset-partition.
 
-A file's partition is its ``dt=`` folder, else its upload date (UTC), per DESIGN.md §4.
+A file's partition is its ``dt=`` folder, else its upload date (UTC). The listing finds exactly the
+keys the upload sensors route (``contracts/routing.route``): folders are matched the way routing
+matches them (``CRM/Customers/`` and ``crm_data/`` too), so what a sensor routes is what a run loads.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pipeline_defs.contracts import Contract, route
+from pipeline_defs.contracts.routing import folder_name
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,31 @@ def partition_of(key: str, last_modified: datetime) -> date | None:
     return routed.partition or last_modified.date()
 
 
+def stored_prefixes(s3, bucket: str, prefix: str) -> list[str]:
+    """The folders in ``bucket`` that routing takes for ``prefix``: ``crm/customers/`` finds
+    ``CRM/Customers/`` and ``crm/customers/``; one delimiter listing per folder level."""
+    found = [""]
+    paginator = s3.get_paginator("list_objects_v2")
+    for wanted in prefix.strip("/").split("/"):
+        level = []
+        for parent in found:
+            for page in paginator.paginate(Bucket=bucket, Prefix=parent, Delimiter="/"):
+                level += [c["Prefix"] for c in page.get("CommonPrefixes", [])
+                          if folder_name(c["Prefix"][len(parent):].rstrip("/")) == folder_name(wanted)]
+        found = level
+    return sorted(found)
+
+
+def contract_prefixes(s3, bucket: str, contract: Contract) -> list[str]:
+    """Every stored folder any of ``contract``'s prefixes routes from."""
+    return sorted({p for prefix in contract.prefixes for p in stored_prefixes(s3, bucket, prefix)})
+
+
 def list_partition_files(s3, bucket: str, contract: Contract, partition: date) -> list[RawFile]:
-    """Every object of ``contract``'s prefixes whose partition is ``partition``, sorted by key."""
+    """Every object routed to ``contract`` whose partition is ``partition``, sorted by key."""
     found: dict[str, RawFile] = {}
     paginator = s3.get_paginator("list_object_versions")  # key, ETag and VersionId from one entry
-    for prefix in contract.prefixes:
+    for prefix in contract_prefixes(s3, bucket, contract):
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in _current(page):
                 key = obj["Key"]

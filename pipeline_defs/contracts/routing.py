@@ -44,13 +44,21 @@ def file_format(key: str) -> tuple[str, bool] | None:
     return EXTENSIONS[ext], compressed
 
 
-def _norm(segment: str) -> str:
+def folder_name(segment: str) -> str:
+    """A folder name as routing compares it: ``CRM``, ``crm`` alike; ``crm-data``, ``crm_data`` alike."""
     return segment.lower().replace("-", "_")
+
+
+def under(key: str, prefix: str) -> bool:
+    """Whether ``key`` lies under ``prefix`` (``a/b/``), folders compared as :func:`folder_name` does."""
+    wanted = [folder_name(p) for p in prefix.strip("/").split("/")]
+    folders = [folder_name(p) for p in key.lstrip("/").split("/")[:-1]]
+    return folders[: len(wanted)] == wanted
 
 
 def _prefix_table() -> list[tuple[tuple[str, ...], str]]:
     table = [
-        (tuple(_norm(p) for p in prefix.strip("/").split("/")), contract.name)
+        (tuple(folder_name(p) for p in prefix.strip("/").split("/")), contract.name)
         for contract in CONTRACTS.values()
         for prefix in contract.prefixes
     ]
@@ -68,7 +76,7 @@ def route(key: str) -> Route | None:
     fmt = file_format(parts[-1])
     if fmt is None:
         return None
-    folders = [_norm(p) for p in parts[:-1]]
+    folders = [folder_name(p) for p in parts[:-1]]
     for prefix, dataset in _PREFIXES:
         if tuple(folders[: len(prefix)]) == prefix:
             partition = None

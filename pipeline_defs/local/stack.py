@@ -41,13 +41,19 @@ storage:
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
-  config:
+concurrency:
+  runs:
     max_concurrent_runs: 3
     tag_concurrency_limits:  # one load per dataset-partition at a time (sensors/run_requests.py)
       - key: pipeline/load
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+run_retries:  # a failed run is re-executed from its failed step; then sensors/recovery.py takes over
+  enabled: true
+  max_retries: 2
+run_monitoring:  # ends runs past their dagster/max_runtime_seconds tag (sensors/run_requests.py)
+  enabled: true
 telemetry:
   enabled: false
 """

@@ -98,6 +98,7 @@ def test_dagster_yaml_is_valid_instance_config(monkeypatch):
     assert config["storage"]["postgres"]["auth_provider"] == {"aws_wif": {"region": {"env": "AWS_REGION"}}}
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "pipeline/load", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    assert config["run_retries"] == {"enabled": True, "max_retries": 2}
 
 
 def test_ui_is_internal_and_only_reachable_from_the_vpc(synth):

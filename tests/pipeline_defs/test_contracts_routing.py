@@ -74,3 +74,38 @@ def test_file_format():
     assert file_format("a/b.JSONL.GZ") == ("json", True)
     assert file_format("b.csv") == ("csv", False)
     assert file_format("b.txt") is None
+
+
+@pytest.mark.parametrize(("key", "prefix", "expected"), [
+    ("Web/Events/dt=2024-05-01/p.jsonl.gz", "web/events/", True),
+    ("web-data/x.json", "web_data/", True),
+    ("web/web_events/x.json", "web/events/", False),
+    ("web/events", "web/events/", False),  # a file named like the folder is not under it
+])
+def test_under_compares_folders_like_routing(key, prefix, expected):
+    from pipeline_defs.contracts.routing import under
+
+    assert under(key, prefix) is expected
+
+
+ODD_BUT_ROUTED = [
+    "CRM/Customers/dt=2026-11-20/upper.json", "crm_data/seed-style.json", "Crm-Data/dt=2026-11-20/mixed.json",
+    "crm/customers/region=eu/dt=2026-11-20/deep.jsonl", "crm/customers/dt=2026-11-20/canonical.json",
+]
+
+
+def test_every_key_routing_accepts_is_listed_for_its_partition(provisioned):
+    """What the upload sensors route is what the run lists (and so loads): no case or -/_ gap."""
+    import boto3
+
+    from pipeline_defs.batch.raw_files import list_partition_files
+
+    s3 = boto3.client("s3")
+    bucket = provisioned.names.raw_bucket
+    for key in [*ODD_BUT_ROUTED, "CRM/Orders/dt=2026-11-20/other.json", "crmx/customers/dt=2026-11-20/no.json"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"[]")
+    listed = list_partition_files(s3, bucket, CONTRACTS["customers"], dt.date(2026, 11, 20))
+    routed_here = [k for k in ODD_BUT_ROUTED if route(k).partition == dt.date(2026, 11, 20)]
+    assert [f.key for f in listed] == sorted(routed_here)
+    undated = list_partition_files(s3, bucket, CONTRACTS["customers"], listed[0].last_modified.date())
+    assert "crm_data/seed-style.json" in [f.key for f in undated]

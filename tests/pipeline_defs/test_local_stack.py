@@ -136,17 +136,26 @@ def test_a_killed_runs_throwaway_cluster_is_reaped(tmp_path, monkeypatch):
     assert not orphan.exists() and live.exists() and foreign.exists()
 
 
-def test_local_instance_config_queues_one_load_per_partition():
+def test_local_instance_config_queues_one_load_per_partition_and_retries_runs(monkeypatch):
     import yaml
     from dagster._config import process_config, resolve_to_config_type
+    from dagster._core.instance.config import (ConcurrencyConfig, dagster_instance_config_schema,
+                                               validate_concurrency_config)
     from dagster._core.run_coordinator import QueuedRunCoordinator
 
     from pipeline_defs.local.stack import DAGSTER_YAML
 
-    coordinator = yaml.safe_load(DAGSTER_YAML)["run_coordinator"]
-    result = process_config(resolve_to_config_type(QueuedRunCoordinator.config_type()), coordinator["config"])
+    monkeypatch.setenv("PIPELINE_DAGSTER_DATABASE_URL", "postgresql://u@localhost/dagster")
+    config = yaml.safe_load(DAGSTER_YAML)
+    result = process_config(resolve_to_config_type(dagster_instance_config_schema()), config)
     assert result.success, result.errors
-    assert coordinator["config"]["tag_concurrency_limits"][0]["key"] == "pipeline/load"
+    validate_concurrency_config(config)  # `concurrency > runs` and no coordinator limits beside it
+    queue = ConcurrencyConfig.from_concurrency_settings(config["concurrency"],
+                                                        QueuedRunCoordinator().get_run_queue_config())
+    assert queue.run_queue_config.max_concurrent_runs == 3
+    assert queue.run_queue_config.tag_concurrency_limits == [
+        {"key": "pipeline/load", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    assert config["run_retries"] == {"enabled": True, "max_retries": 2}
 
 
 def test_moto_stays_healthy_after_a_multipart_upload(tmp_path):

@@ -150,3 +150,16 @@ def test_dlq_list_and_redrive(provisioned):
     assert dlq.redrive(sqs, provisioned.names.uploads_dlq, provisioned.names.uploads_queue) == 2
     assert queue_depth(provisioned, provisioned.names.uploads_dlq) == 0
     assert queue_depth(provisioned, provisioned.names.uploads_queue) == 2
+
+
+def test_s3_sensor_sees_identical_bytes_uploaded_again(provisioned, instance):
+    """A re-upload (after a failed load, or a re-seed) is a new upload even when the etag is the same."""
+    import time
+
+    key = f"catalog/products/dt={TODAY.isoformat()}/same.csv"
+    upload(provisioned, key, b"sku,name\nS1,a\n")
+    first = tick(s3_upload_sensor, provisioned, instance)
+    time.sleep(1.1)  # S3's LastModified has one-second resolution
+    upload(provisioned, key, b"sku,name\nS1,a\n")
+    again = tick(s3_upload_sensor, provisioned, instance, cursor=first.cursor)
+    assert len(again.run_requests) == 1 and again.run_requests[0].run_key != first.run_requests[0].run_key
