@@ -1,0 +1,63 @@
+"""Declarative automation: which partitions re-materialise by themselves, and the sensor that asks.
+
+``AutomationCondition.eager()`` looks at the latest time partition only (``in_latest_time_window``),
+so a ``dt=`` upload for a past day, a backfill or a late file never reached what is derived from it.
+The conditions here are the same parts without that window: any day whose upstream changed is
+requested, once, and not while it or its upstream is still running.
+
+* :func:`upstream_changed` — warehouse tables after their validated rows, the analytics rollups and
+  duplicate pairs, the aggregates.
+* :func:`revise_published` — the daily report: only days already published (the first publication
+  is the 08:00 ``daily_report_schedule`` in sensors/schedules.py, never mid-day), then again after
+  each change of their aggregates; publish.py marks those messages "revised".
+
+``automation_condition_sensor`` evaluates them, on by default (locally and on ECS), every
+``PIPELINE_AUTOMATION_INTERVAL_SECONDS`` (30).
+"""
+
+from dagster import AssetSelection, AutomationCondition, AutomationConditionSensorDefinition, DefaultSensorStatus
+
+from pipeline_defs.settings import get_settings
+
+TRIGGER_TAG = "pipeline/trigger"
+
+
+def upstream_changed() -> AutomationCondition:
+    """True for any partition with an upstream update it has not been materialised after.
+
+    Partitions whose upstream never materialised have no update, so they are never requested; an
+    update made by a run that also materialises this asset (a load job, the 08:00 report run) does
+    not count; nothing is requested while this partition or one of its upstream partitions is in a
+    run or backfill, nor while an upstream blocking check has failed.
+
+    ``since_last_handled`` alone forgets an update that lands while this partition's own run is in
+    progress (that run may have read the data before it): such an update stays latched until the
+    partition is requested again, so the run after it sees it.
+    """
+    updated = AutomationCondition.any_deps_updated()
+    running = AutomationCondition.in_progress()
+    during_own_run = (updated & running).since(AutomationCondition.newly_requested() & ~(updated & running))
+    return (
+        (updated.since_last_handled() | during_own_run)
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~running
+        & AutomationCondition.all_deps_blocking_checks_passed()
+    ).with_label("upstream_changed")
+
+
+def revise_published() -> AutomationCondition:
+    """:func:`upstream_changed`, for partitions that have been materialised (published) before."""
+    return (~AutomationCondition.missing() & upstream_changed()).with_label("revise_published")
+
+
+automation_condition_sensor = AutomationConditionSensorDefinition(
+    "automation_condition_sensor",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=get_settings().automation_interval_seconds,
+    emit_backfills=False,  # one run per partition, as the other triggers launch them
+    run_tags={TRIGGER_TAG: "automation"},
+    description="Re-materialises, for any day, what is derived from data that changed (conditions in "
+                "sensors/automation.py): warehouse after validated, analytics rollups and duplicates, "
+                "aggregates, and the reports already published.",
+)
