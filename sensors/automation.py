@@ -30,17 +30,19 @@ def upstream_changed() -> AutomationCondition:
     not count; nothing is requested while this partition or one of its upstream partitions is in a
     run or backfill, nor while an upstream blocking check has failed.
 
-    ``since_last_handled`` alone forgets an update that lands while this partition's own run is in
-    progress (that run may have read the data before it): such an update stays latched until the
-    partition is requested again, so the run after it sees it.
+    ``since_last_handled`` alone forgets an update that lands while a run of this partition is under
+    way (the run may have read the data before it; it resets the latch when it materialises): such
+    an update stays latched until the partition is requested again. Only runs count here, not
+    backfills, whose runs of this asset start after its upstream's runs. An update first seen on the
+    tick right after a request is taken as read by the requested run (Dagster's own rule; a
+    materialisation committed during a tick can be seen by that tick and the next).
     """
     updated = AutomationCondition.any_deps_updated()
-    running = AutomationCondition.in_progress()
-    during_own_run = (updated & running).since(AutomationCondition.newly_requested() & ~(updated & running))
+    during_own_run = (updated & AutomationCondition.run_in_progress()).since(AutomationCondition.newly_requested())
     return (
         (updated.since_last_handled() | during_own_run)
         & ~AutomationCondition.any_deps_in_progress()
-        & ~running
+        & ~AutomationCondition.in_progress()
         & AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("upstream_changed")
 

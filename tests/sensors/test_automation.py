@@ -72,15 +72,16 @@ def test_nothing_is_requested_twice_while_a_run_is_in_progress(instance):
     materialized(instance, dg.AssetKey(["warehouse", "customers"]))
     assert tick()[DUPLICATES] == {PAST_DAY}
 
-    # the requested run is under way when the same day's customers load again
+    # the requested run is queued; while it waits, the same day's customers load again
     job = defs.resolve_implicit_global_asset_job_def()
     run = instance.create_run_for_job(job, asset_selection=frozenset({DUPLICATES}),
                                       tags={"dagster/partition": PAST_DAY})
+    assert tick() == {}
     materialized(instance, dg.AssetKey(["warehouse", "customers"]))
     assert DUPLICATES not in tick()
     assert DUPLICATES not in tick()
 
-    # the run writes its result, computed from what it read before that load: one more request, once
+    # the run writes its result, from what it read before that load: one more request, once
     materialized(instance, DUPLICATES)
     assert tick()[DUPLICATES] == {PAST_DAY}
     instance.report_run_failed(run)
@@ -94,6 +95,7 @@ def test_a_run_that_ends_without_materialising_is_requested_again_after_a_new_lo
     assert tick()[DUPLICATES] == {PAST_DAY}
     run = instance.create_run_for_job(defs.resolve_implicit_global_asset_job_def(),
                                       asset_selection=frozenset({DUPLICATES}), tags={"dagster/partition": PAST_DAY})
+    assert tick() == {}
     materialized(instance, dg.AssetKey(["warehouse", "customers"]))
     assert DUPLICATES not in tick()  # in progress
     instance.report_run_failed(run)
