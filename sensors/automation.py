@@ -48,8 +48,11 @@ def upstream_changed() -> AutomationCondition:
 
 
 def revise_published() -> AutomationCondition:
-    """:func:`upstream_changed`, for partitions that have been materialised (published) before."""
-    return (~AutomationCondition.missing() & upstream_changed()).with_label("revise_published")
+    """:func:`upstream_changed`, for partitions that have been materialised (published) before, and
+    not while a load of their upstream's upstream (the day's warehouse tables) is under way: a late
+    upload of several files is one revision, not one per file."""
+    upstream_loading = AutomationCondition.any_deps_match(AutomationCondition.any_deps_in_progress())
+    return (~AutomationCondition.missing() & upstream_changed() & ~upstream_loading).with_label("revise_published")
 
 
 automation_condition_sensor = AutomationConditionSensorDefinition(

@@ -215,6 +215,7 @@ def test_a_late_file_for_a_published_day_flows_through_by_itself(stack, tmp_path
 
     # the report: a new revision whose figures include the late orders, announced as revised
     revision = int(report_history(stack, OLDEST)["revision"]["N"])
+    print(f"the oldest day's report is at revision {revision}")
     figures = json.loads(aws(stack, "s3").get_object(Bucket=stack["PIPELINE_REPORTS_BUCKET"],
                                                       Key=f"reports/{OLDEST}/daily_report.json")["Body"].read())
     assert {k["key"]: k["value"] for k in figures["kpis"]}["orders"] == day_orders[0][0]

@@ -116,6 +116,26 @@ def test_a_published_report_is_revised_when_its_aggregates_change(instance):
     assert requested[REPORT] == {PAST_DAY}  # in the same tick, so the same run, after the aggregates
 
 
+def test_a_report_waits_for_the_days_loads_in_progress(instance):
+    tick = Ticks(instance)
+    tick()
+    materialized(instance, *ORDER_AGGREGATES, dg.AssetKey(["aggregates", "new_customers"]), REPORT)
+    assert tick() == {}
+
+    # a late upload of two files: the customers load is done, the orders load still queued
+    orders_load = instance.create_run_for_job(defs.resolve_job_def("load_orders"), tags={"dagster/partition": PAST_DAY})
+    materialized(instance, dg.AssetKey(["warehouse", "customers"]))
+    requested = tick()
+    assert requested[dg.AssetKey(["aggregates", "new_customers"])] == {PAST_DAY}
+    assert REPORT not in requested  # not a revision per file
+
+    materialized(instance, dg.AssetKey(["aggregates", "new_customers"]))
+    materialized(instance, ORDERS, dg.AssetKey(["warehouse", "order_items"]))
+    instance.report_run_failed(orders_load)
+    requested = tick()
+    assert ORDER_AGGREGATES <= set(requested) and requested[REPORT] == {PAST_DAY}  # one revision for both
+
+
 def test_a_day_without_a_report_is_not_published_by_automation(instance):
     tick = Ticks(instance)
     tick()
