@@ -63,7 +63,7 @@ SPECS = [
         kinds={"postgres", "dynamodb"},
         description=a.description,
         metadata={"dynamodb_key": f"pk={a.name}#<YYYY-MM-DD>, sk={a.sort_key}"},
-        automation_condition=upstream_changed(),
+        automation_condition=upstream_changed(again_after_own_run=True),
     )
     for a in AGGREGATES.values()
 ]

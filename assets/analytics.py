@@ -40,7 +40,7 @@ def publish_analytics_refreshed(events, bus: str, datasets: tuple[str, ...], par
     partitions_def=daily_partitions,
     group_name="analytics",
     kinds={"postgres"},
-    automation_condition=upstream_changed(),
+    automation_condition=upstream_changed(again_after_own_run=True),
     description="analytics.sales_daily & co.: per-day sales rollups for customer_analysis, revenue_analysis and "
                 "multi_dimensional_analytics, recomputed for the days the partition's loads changed.",
 )
@@ -61,7 +61,7 @@ def sales_rollups(context: AssetExecutionContext, postgres: PostgresResource,
     partitions_def=daily_partitions,
     group_name="analytics",
     kinds={"postgres"},
-    automation_condition=upstream_changed(),
+    automation_condition=upstream_changed(again_after_own_run=True),
     description="analytics.customer_pairs: candidate duplicate customers (pg_trgm), matched after each "
                 "customers load for the partition's new and changed customers.",
 )

@@ -5,8 +5,8 @@ so a ``dt=`` upload for a past day, a backfill or a late file never reached what
 The conditions here are the same parts without that window: any day whose upstream changed is
 requested, once, and not while it or its upstream is still running.
 
-* :func:`upstream_changed` — warehouse tables after their validated rows, the analytics rollups and
-  duplicate pairs, the aggregates.
+* :func:`upstream_changed` — warehouse tables after their validated rows; with
+  ``again_after_own_run`` the analytics rollups and duplicate pairs, and the aggregates.
 * :func:`revise_published` — the daily report: only days already published (the first publication
   is the 08:00 ``daily_report_schedule`` in sensors/schedules.py, never mid-day), then again after
   each change of their aggregates; publish.py marks those messages "revised".
@@ -22,25 +22,28 @@ from pipeline_defs.settings import get_settings
 TRIGGER_TAG = "pipeline/trigger"
 
 
-def upstream_changed() -> AutomationCondition:
+def upstream_changed(*, again_after_own_run: bool = False) -> AutomationCondition:
     """True for any partition with an upstream update it has not been materialised after.
 
     Partitions whose upstream never materialised have no update, so they are never requested; an
-    update made by a run that also materialises this asset (a load job, the 08:00 report run) does
-    not count; nothing is requested while this partition or one of its upstream partitions is in a
-    run or backfill, nor while an upstream blocking check has failed.
+    update made by a run that also materialises this asset does not count; nothing is requested
+    while this partition or one of its upstream partitions is in a run or backfill, nor while an
+    upstream blocking check has failed.
 
-    ``since_last_handled`` alone forgets an update that lands while a run of this partition is under
-    way (the run may have read the data before it; it resets the latch when it materialises): such
-    an update stays latched until the partition is requested again. Only runs count here, not
-    backfills, whose runs of this asset start after its upstream's runs. An update first seen on the
-    tick right after a request is taken as read by the requested run (Dagster's own rule; a
-    materialisation committed during a tick can be seen by that tick and the next).
+    ``since_last_handled`` takes an update that lands while a run of this partition is under way as
+    seen by that run. ``again_after_own_run`` requests the partition once more after such a run
+    (it may have read the data before the update): only for assets never in one job with their
+    upstream, because a job run launched without an asset selection (the load jobs, the 08:00 report
+    job) is not recognised as materialising both, and would be followed by a needless second run.
+    Not for backfills, whose runs of this asset start after their upstream's runs.
     """
     updated = AutomationCondition.any_deps_updated()
-    during_own_run = (updated & AutomationCondition.run_in_progress()).since(AutomationCondition.newly_requested())
+    latched = updated.since_last_handled()
+    if again_after_own_run:
+        latched = latched | (updated & AutomationCondition.run_in_progress()).since(
+            AutomationCondition.newly_requested())
     return (
-        (updated.since_last_handled() | during_own_run)
+        latched
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
         & AutomationCondition.all_deps_blocking_checks_passed()

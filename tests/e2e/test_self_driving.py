@@ -34,6 +34,9 @@ LIVE_SQL = Path(__file__).resolve().parents[2] / "infra" / "functions" / "analyt
 ACTIVE_RUNS = """
 query { runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
   ... on Runs { results { runId jobName } } } }"""
+AUTOMATION_RUNS = """
+query { runsOrError(filter: {tags: [{key: "pipeline/trigger", value: "automation"}]}) {
+  ... on Runs { results { runId assetSelection { path } tags { key value } } } } }"""
 FAILED_RUNS = """
 query { runsOrError(filter: {statuses: [FAILURE]}) { ... on Runs { results { runId jobName tags { key value } } } } }"""
 
@@ -222,6 +225,11 @@ def test_a_late_file_for_a_published_day_flows_through_by_itself(stack, tmp_path
     subjects = [m["Subject"] for m in inbox(stack, stack["PIPELINE_REPORTS_TOPIC"])]
     assert f"Daily report {OLDEST} (revised, revision {revision})" in " ".join(subjects), subjects
     assert int(report_history(stack, DAYS[2])["revision"]["N"]) == 1  # a day the late file does not touch
+
+    # automation ran only what was derived: never a warehouse load again (the load jobs did them)
+    automated = [r for r in graphql(stack, AUTOMATION_RUNS)["runsOrError"]["results"]
+                 if {t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition") in DAYS]
+    assert automated and not [r for r in automated if any(k["path"][0] == "warehouse" for k in r["assetSelection"])]
 
     failed = [r for r in graphql(stack, FAILED_RUNS)["runsOrError"]["results"]
               if {t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition") in DAYS]
