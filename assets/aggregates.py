@@ -1,8 +1,9 @@
 """``aggregates/<name>``: the day's business metrics, computed in PostgreSQL and stored in DynamoDB.
 
 One subsettable multi-asset (one step, one database connection) so the daily-report job computes
-all of them cheaply and the intraday schedule can pick only the market ones. The logic lives in
-:mod:`pipeline_defs.aggregates`; this module only wires it into Dagster.
+all of them cheaply. Each aggregate of a day is recomputed by automation after its warehouse tables
+change for that day (sensors/automation.py): the market ones after each load of ticks, a past day
+after a late file. The logic lives in :mod:`pipeline_defs.aggregates`; this module only wires it in.
 """
 
 from datetime import date
@@ -24,6 +25,7 @@ from pipeline_defs.partitions import daily_partitions
 from pipeline_defs.settings import get_settings
 from resources.aws import DynamoDBResource
 from resources.postgres import PostgresResource
+from sensors.automation import upstream_changed
 
 PREVIEW_ROWS = 12
 
@@ -61,6 +63,7 @@ SPECS = [
         kinds={"postgres", "dynamodb"},
         description=a.description,
         metadata={"dynamodb_key": f"pk={a.name}#<YYYY-MM-DD>, sk={a.sort_key}"},
+        automation_condition=upstream_changed(again_after_own_run=True),
     )
     for a in AGGREGATES.values()
 ]

@@ -1,7 +1,7 @@
 """The ``analytics`` group: what the analytics API reads, precomputed after warehouse loads.
 
 ``analytics/sales_rollups``: the per-day sales rollups (pipeline_defs/rollups.py) brought up to date
-for a partition after its orders, customers or products load, then ``AnalyticsRefreshed`` so the
+for any partition (past days included) after its orders, customers or products load, then ``AnalyticsRefreshed`` so the
 API's cached answers for those datasets are dropped. Kept out of the loads so they do not wait for it.
 
 ``analytics/customer_duplicates``: candidate duplicate customers matched after each customers load.
@@ -16,7 +16,7 @@ from datetime import date
 
 import json
 
-from dagster import AssetExecutionContext, AssetKey, AutomationCondition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from pipeline_defs.customer_matching import match_customers
 from pipeline_defs.partitions import daily_partitions
@@ -24,6 +24,7 @@ from pipeline_defs.rollups import ROLLED_UP_DATASETS, refresh_partition
 from pipeline_defs.settings import get_settings
 from resources.aws import EventBridgeResource
 from resources.postgres import PostgresResource
+from sensors.automation import upstream_changed
 
 
 def publish_analytics_refreshed(events, bus: str, datasets: tuple[str, ...], partition: str) -> None:
@@ -39,7 +40,7 @@ def publish_analytics_refreshed(events, bus: str, datasets: tuple[str, ...], par
     partitions_def=daily_partitions,
     group_name="analytics",
     kinds={"postgres"},
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=upstream_changed(again_after_own_run=True),
     description="analytics.sales_daily & co.: per-day sales rollups for customer_analysis, revenue_analysis and "
                 "multi_dimensional_analytics, recomputed for the days the partition's loads changed.",
 )
@@ -60,7 +61,7 @@ def sales_rollups(context: AssetExecutionContext, postgres: PostgresResource,
     partitions_def=daily_partitions,
     group_name="analytics",
     kinds={"postgres"},
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=upstream_changed(again_after_own_run=True),
     description="analytics.customer_pairs: candidate duplicate customers (pg_trgm), matched after each "
                 "customers load for the partition's new and changed customers.",
 )

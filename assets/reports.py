@@ -2,6 +2,8 @@
 
 Reads only the DynamoDB aggregates (and, read-only, the hot path's real-time counts). The asset's
 page in the UI shows the KPIs as markdown and links to the HTML. Logic: :mod:`pipeline_defs.report`.
+First published by the 08:00 schedule (sensors/schedules.py); a published day whose aggregates change
+is published again by automation (sensors/automation.py) as a new revision.
 """
 
 from datetime import date
@@ -24,6 +26,7 @@ from pipeline_defs.report import publish_daily_report
 from pipeline_defs.report.figures import REPORTED
 from pipeline_defs.settings import get_settings
 from resources.aws import DynamoDBResource, EventBridgeResource, SNSResource
+from sensors.automation import revise_published
 
 DAILY_REPORT = AssetKey(["reports", "daily_report"])
 
@@ -37,6 +40,7 @@ DAILY_REPORT = AssetKey(["reports", "daily_report"])
     description="Self-contained HTML report + JSON twin at s3://<reports bucket>/reports/YYYY-MM-DD/, "
                 "history in DynamoDB (pk=report, sk=<date>), SNS notification, EventBridge ReportPublished.",
     retry_policy=RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL),
+    automation_condition=revise_published(),
 )
 def daily_report(context: AssetExecutionContext, s3: S3Resource, dynamodb: DynamoDBResource, sns: SNSResource,
                  eventbridge: EventBridgeResource) -> MaterializeResult:

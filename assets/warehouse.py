@@ -23,7 +23,6 @@ from dagster import (
     AssetKey,
     AssetSpec,
     AssetsDefinition,
-    AutomationCondition,
     Backoff,
     FreshnessPolicy,
     MaterializeResult,
@@ -46,6 +45,7 @@ from pipeline_defs.settings import get_settings
 from pipeline_defs.state import MERGE_COUNTS, FileState, put_states
 from resources.aws import DynamoDBResource, EventBridgeResource
 from resources.postgres import PostgresResource
+from sensors.automation import upstream_changed
 
 
 def _tables(contract: Contract) -> list[tuple[str, tuple[str, ...]]]:
@@ -107,7 +107,7 @@ def build_warehouse_assets(contract: Contract) -> AssetsDefinition:
             description=f"warehouse.{table}: canonical {contract.name} rows (upserted; a later updated_at wins).",
             metadata={"dagster/column_schema": table_schema(contract, table),
                       "dagster/table_name": f"warehouse.{table}"},
-            automation_condition=AutomationCondition.eager(),
+            automation_condition=upstream_changed(),  # validated materialised alone (a backfill)
             freshness_policy=FreshnessPolicy.cron(deadline_cron=DEADLINE_CRON, lower_bound_delta=timedelta(hours=24)),
         )
         for table, _ in _tables(contract)

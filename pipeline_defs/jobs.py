@@ -11,10 +11,13 @@ def load_job_name(dataset: str) -> str:
     return f"load_{dataset}"
 
 
-def dataset_selection(contract: Contract) -> AssetSelection:
+def dataset_keys(contract: Contract) -> list[AssetKey]:
     keys = [AssetKey(["raw", contract.name]), AssetKey(["validated", contract.name])]
-    keys += [AssetKey(["warehouse", t]) for t in (contract.table, *(c.table for c in contract.children))]
-    return AssetSelection.assets(*keys)
+    return keys + [AssetKey(["warehouse", t]) for t in (contract.table, *(c.table for c in contract.children))]
+
+
+def dataset_selection(contract: Contract) -> AssetSelection:
+    return AssetSelection.assets(*dataset_keys(contract))
 
 
 load_jobs = [

@@ -114,6 +114,7 @@ class Settings:
     env_name: str = "local"
     upload_sensors: tuple[str, ...] = ("sqs",)  # which upload sensors start RUNNING: sqs, s3 (or none)
     s3_sensor_lookback_days: int = 7
+    automation_interval_seconds: int = 30  # how often the automation-condition sensor evaluates (sensors/automation.py)
     stream: StreamSettings = StreamSettings()
     limits: Limits = Limits()
 
@@ -229,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env_name=env.get("PIPELINE_ENV") or "local",
         upload_sensors=_sensors(env.get("PIPELINE_UPLOAD_SENSORS", "sqs")),
         s3_sensor_lookback_days=_int(env, "PIPELINE_S3_SENSOR_LOOKBACK_DAYS", 7),
+        automation_interval_seconds=_int(env, "PIPELINE_AUTOMATION_INTERVAL_SECONDS", 30),
         stream=_stream(env),
         limits=_limits(env),
     )

@@ -23,7 +23,6 @@ class Aggregate:
     sort_key: str  # how items of one day are keyed, for docs and the UI
     tables: tuple[str, ...]  # the warehouse tables it reads (its upstream assets)
     compute: Callable[[object, date], list[dict]]
-    intraday: bool = False  # recomputed for today every 5 minutes
 
     def pk(self, day: date | str) -> str:
         return f"{self.name}#{day if isinstance(day, str) else day.isoformat()}"
@@ -49,14 +48,12 @@ AGGREGATES: dict[str, Aggregate] = {a.name: a for a in (
     Aggregate("errors", "Error events by error type, with the users affected.",
               "<error_type>", ("web_events",), queries.errors),
     Aggregate("market_daily", "Open, high, low, close and volume per symbol for the day.",
-              "<symbol>", ("market_ticks",), queries.market_daily, intraday=True),
+              "<symbol>", ("market_ticks",), queries.market_daily),
     Aggregate("market_5m", "Open, high, low, close and volume per symbol per 5-minute bucket (UTC).",
-              "<symbol>#<HH:MM>", ("market_ticks",), queries.market_5m, intraday=True),
+              "<symbol>#<HH:MM>", ("market_ticks",), queries.market_5m),
     Aggregate("data_quality", "Per dataset: files, rows loaded/quarantined, top reasons, checks passed, score.",
               "<dataset>", _ALL_TABLES, data_quality),
 )}
-
-INTRADAY = tuple(name for name, a in AGGREGATES.items() if a.intraday)
 
 
 def compute_and_store(conn, ddb, table: str, aggregate: Aggregate, day: date) -> tuple[list[dict], ReplaceSummary]:
@@ -66,4 +63,4 @@ def compute_and_store(conn, ddb, table: str, aggregate: Aggregate, day: date) ->
     return items, replace_partition(ddb, table, aggregate.pk(day), items)
 
 
-__all__ = ["AGGREGATES", "INTRADAY", "Aggregate", "compute_and_store", "read_partition", "replace_partition"]
+__all__ = ["AGGREGATES", "Aggregate", "compute_and_store", "read_partition", "replace_partition"]

@@ -67,7 +67,8 @@ def publish_daily_report(day: date, settings: Settings, *, s3, ddb, sns, events,
     message_id = notify(sns, sns_topic_arn(sns, names.reports_topic, account_id), subject, body)
     publish_event(events, names.event_bus, json.dumps({
         "date": day.isoformat(), "bucket": names.reports_bucket, "html_key": html_key, "json_key": json_key,
-        "has_data": figures["has_data"], "kpis": kpis, "revision": revision, "run_id": run_id}))
+        "has_data": figures["has_data"], "kpis": kpis, "revision": revision, "revised": revision > 1,
+        "run_id": run_id}))
     link = browser_url(names.reports_bucket, html_key, settings.aws_endpoint_url, settings.aws_region, s3)
     return Published(figures=figures, html_key=html_key, json_key=json_key, html_uri=html_uri, json_uri=json_uri,
                      link=link, revision=revision, message_id=message_id,

@@ -2,7 +2,7 @@
 
 Every write is keyed by the report's date, so publishing a day again overwrites the same S3 keys
 and the same history item (its ``revision`` counts the publications); subscribers get a message per
-publication, marked as an update after the first.
+publication, marked "revised" (with the revision) after the first.
 """
 
 from __future__ import annotations
@@ -82,13 +82,16 @@ def record_history(ddb, table: str, day: str, attributes: dict) -> int:
 def summary(figures: dict, html_uri: str, json_uri: str, revision: int = 1) -> tuple[str, str]:
     """(subject, body) of the notification: ASCII subject under 100 characters, a short plain-text body."""
     day = figures["date"]
-    update = " (updated)" if revision > 1 else ""
+    update = f" (revised, revision {revision})" if revision > 1 else ""
     kpis = {k["key"]: k for k in figures["kpis"]}
     revenue = [k for k in figures["kpis"] if k["format"] == "money" and k["value"] is not None]
     subject = f"Daily report {day}{update}: " + (
         ", ".join(f"{k['currency']} {k['value']:,.0f}" for k in revenue) if revenue and figures["has_data"]
         else "no data")
     lines = [f"Daily report for {day}{update}", ""]
+    if revision > 1:
+        lines += [f"Revised: the data for {day} changed after the report was first published; "
+                  f"this revision {revision} replaces the previous one.", ""]
     if not figures["has_data"]:
         lines.append(f"No data for {day}: no files were processed and no orders, events or ticks were recorded.")
     else:

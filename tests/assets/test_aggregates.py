@@ -7,17 +7,15 @@ Real PostgreSQL and moto; the seeded day goes through the real batch assets firs
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 from decimal import Decimal
 
 import boto3
 import pytest
-from dagster import build_schedule_context
 
 from pipeline_defs.aggregates import AGGREGATES
 from pipeline_defs.aggregates.store import replace_partition, to_item
 from pipeline_defs.dynamo import UnprocessedItemsError, batch_write
-from pipeline_defs.schedules import market_intraday_job, market_intraday_schedule
 from tests.assets.test_aggregates_helpers import items, load_day, materialize_aggregates, query, scan_aggregates
 
 DAY = date(2026, 11, 20)
@@ -225,15 +223,3 @@ def test_replace_partition_refuses_duplicate_sort_keys(provisioned):
     with pytest.raises(ValueError, match="duplicate sort keys"):
         replace_partition(boto3.client("dynamodb"), provisioned.names.aggregates_table, "x#1",
                           [{"sk": "a"}, {"sk": "a"}])
-
-
-def test_intraday_schedule_recomputes_todays_market_aggregates():
-    tick = datetime(2026, 11, 20, 14, 35, tzinfo=timezone.utc)
-    request = market_intraday_schedule(build_schedule_context(scheduled_execution_time=tick))
-    assert request.partition_key == "2026-11-20"
-    assert request.run_key == f"market-intraday-{tick.isoformat()}"
-    assert market_intraday_schedule.cron_schedule == "*/5 * * * *"
-    assert market_intraday_schedule.execution_timezone == "UTC"
-    names = {a for a, spec in AGGREGATES.items() if spec.intraday}
-    assert names == {"market_5m", "market_daily"}
-    assert market_intraday_job.name == "market_intraday_aggregates"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timezone
+from datetime import date
 from html.parser import HTMLParser
 
 import boto3
 import pytest
 import requests
-from dagster import AssetKey, build_schedule_context, materialize
+from dagster import AssetKey, materialize
 
 from assets.aggregates import aggregate_assets
 from assets.reports import report_assets
@@ -23,7 +23,6 @@ from pipeline_defs.aggregates import AGGREGATES
 from pipeline_defs.cli import main
 from pipeline_defs.local.provision import inbox_queue_name
 from pipeline_defs.resources import build_resources
-from pipeline_defs.schedules import daily_report_job, daily_report_schedule
 from tests.assets.test_aggregates_helpers import BATCH_ASSETS, load_day, query
 
 PREVIOUS, DAY = date(2026, 11, 19), date(2026, 11, 20)
@@ -179,6 +178,8 @@ def test_daily_report_end_to_end(pipeline_env, database_url):
     events = [e for e in drain(inbox_queue_name(pipeline_env.names.event_bus)) if e["detail-type"] == "ReportPublished"]
     assert [e["detail"]["date"] for e in events] == ["2026-11-20"]
     assert events[0]["detail"]["html_key"] == "reports/2026-11-20/daily_report.html"
+    assert events[0]["detail"]["revision"] == 1 and events[0]["detail"]["revised"] is False
+    assert "revised" not in note["Subject"] + note["Message"]
     (materialization,) = [e.materialization for e in result.get_asset_materialization_events()
                           if e.asset_key == AssetKey(["reports", "daily_report"])]
     preview = materialization.metadata["preview"].value
@@ -187,7 +188,7 @@ def test_daily_report_end_to_end(pipeline_env, database_url):
     link = materialization.metadata["open"].value  # the UI's "open the HTML": a SigV4 presigned URL that works
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link and requests.get(link, timeout=10).text == html
 
-    # --- re-materialising: same keys, same figures, one history item per day, an "updated" notice ---
+    # --- re-materialising: same keys, same figures, one history item per day, a "revised" notice ---
     publish(pipeline_env, DAY)
     html_again, figures_again = report(pipeline_env, DAY)
     assert {k: v for k, v in figures_again.items() if k != "meta"} == {k: v for k, v in figures.items() if k != "meta"}
@@ -197,7 +198,11 @@ def test_daily_report_end_to_end(pipeline_env, database_url):
     assert sorted(items) == ["2026-11-19", "2026-11-20"] and items["2026-11-20"]["revision"]["N"] == "2"
     assert items["2026-11-20"]["first_published_at"] == item["first_published_at"]
     (again,) = drain(inbox_queue_name(pipeline_env.names.reports_topic))
-    assert again["Subject"].startswith("Daily report 2026-11-20 (updated)")
+    assert again["Subject"].startswith("Daily report 2026-11-20 (revised, revision 2): EUR ")
+    assert again["Message"].startswith("Daily report for 2026-11-20 (revised, revision 2)")
+    assert "changed after the report was first published" in again["Message"]
+    (revised,) = [e for e in drain(inbox_queue_name(pipeline_env.names.event_bus)) if e["detail-type"] == "ReportPublished"]
+    assert revised["detail"]["revision"] == 2 and revised["detail"]["revised"] is True
 
 
 def test_a_day_without_data_renders_a_report_that_says_so(pipeline_env, tmp_path, capsys):
@@ -242,15 +247,6 @@ def test_a_day_with_only_bad_rows_shows_the_quality_section(pipeline_env):
     page = Page(html)
     assert page.datasets == ["customers", "market_ticks", "orders", "products", "web_events"]
     assert "invalid:email (7)" in html and "(1 rejected)" in html
-
-
-def test_daily_report_schedule_targets_the_previous_day():
-    tick = datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)
-    request = daily_report_schedule(build_schedule_context(scheduled_execution_time=tick))
-    assert request.partition_key == "2026-11-20" and request.run_key == "daily-report-2026-11-20"
-    assert daily_report_schedule.cron_schedule == "0 8 * * *"
-    assert daily_report_schedule.execution_timezone == "UTC"
-    assert daily_report_schedule.job_name == daily_report_job.name == "daily_report"
 
 
 def archive_line(n: int, event_type: str) -> dict:
@@ -306,7 +302,7 @@ def test_notification_subject_is_short_ascii_and_says_when_there_is_no_data():
     assert subject == "Daily report 2026-11-20: USD 123,457" and subject.isascii()
     assert "Revenue: USD 123,457 (+23.5%)" in body and "data quality 97.2/100" in body
     subject, body = summary({**figures, "has_data": False}, "s3://b/r.html", "s3://b/r.json", revision=3)
-    assert subject == "Daily report 2026-11-20 (updated): no data"
+    assert subject == "Daily report 2026-11-20 (revised, revision 3): no data"
     assert "No data for 2026-11-20" in body
 
 

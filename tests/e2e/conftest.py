@@ -26,7 +26,8 @@ def stack():
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_", "DAGSTER_"))}
     base.update({"PIPELINE_LOCAL_DIR": str(state), "PIPELINE_MOTO_PORT": str(free_port()),
                  "PIPELINE_PG_PORT": str(free_port()), "PIPELINE_DAGSTER_PORT": str(free_port()),
-                 "PIPELINE_GATEWAY_PORT": str(free_port())})
+                 "PIPELINE_GATEWAY_PORT": str(free_port()),
+                 "PIPELINE_AUTOMATION_INTERVAL_SECONDS": "5"})  # sensors/automation.py: ticks every 5 s
     up = subprocess.run([str(BIN / "pipeline"), "local", "up"], env=base, capture_output=True, text=True, timeout=400)
     if up.returncode != 0:
         subprocess.run([str(BIN / "pipeline"), "local", "down", "--wipe"], env=base, timeout=120)
