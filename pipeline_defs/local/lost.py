@@ -66,23 +66,24 @@ def survivors(database_url: str) -> Survivors:
 
 
 def lost_message(snapshot: Path, database_url: str) -> str:
-    """What `up` says when the fresh moto has nothing to restore though this stack had data."""
+    """What `up` says when the fresh moto has nothing to restore though this stack had data; the
+    rebuild command stands alone at the end of its line."""
     head = (f"aws: moto's data is LOST — moto stopped without `pipeline local down` (killed, or the machine "
-            f"went down), or the snapshot {snapshot} is missing. Lost: {LOST}.")
+            f"went down), or the snapshot {snapshot} is missing.\n  lost: {LOST}")
     try:
         found = survivors(database_url)
     except psycopg.Error as exc:
-        return f"{head} PostgreSQL not readable ({type(exc).__name__}); rebuild the raw uploads with `pipeline seed`."
+        return f"{head}\n  PostgreSQL not readable ({type(exc).__name__}); rebuild the raw uploads with `pipeline seed`"
     if not found.seeded_days and not found.other_files:
-        return f"{head} PostgreSQL has no loaded files, so nothing needs rebuilding."
-    parts = [f"{head} PostgreSQL kept its rows."]
+        return f"{head}\n  kept: PostgreSQL, which has no loaded files, so nothing needs rebuilding"
+    lines = [head]
     if found.seeded_days:
         first, last = found.seeded_days[0], found.seeded_days[-1]
-        parts.append(f"Rebuild the {len(found.seeded_days)} seeded day(s) {first}..{last} with: "
-                     f"{found.rebuild_command()} — the upload sensor loads them again (lake, quarantine files and "
-                     "processing state come back; the warehouse is not doubled).")
+        lines.append(f"  kept: PostgreSQL's rows, among them the seeded day(s) {first}..{last}; re-seeding them "
+                     "makes the upload sensor load them again (lake, quarantine files and processing state come "
+                     "back; the warehouse is not doubled)")
+        lines.append(f"  rebuild with: {found.rebuild_command()}")
     if found.other_files:
         shown = ", ".join(found.other_files[:3]) + (", …" if len(found.other_files) > 3 else "")
-        parts.append(f"{len(found.other_files)} file(s) you uploaded yourself ({shown}) exist only where you "
-                     "uploaded them from: upload them again.")
-    return " ".join(parts)
+        lines.append(f"  upload again yourself: {len(found.other_files)} file(s) not from the seed ({shown})")
+    return "\n".join(lines)

@@ -94,7 +94,7 @@ def test_lost_moto_is_rebuilt_by_the_command_up_names(own_stack):
 
     up = pipeline(env, "local", "up").stdout
     assert "LOST" in up and "S3 object" in up and "processing state" in up, up
-    command = re.search(r"with: (pipeline seed [^—]+?) —", up)
+    command = re.search(r"^  rebuild with: (.+)$", up, re.MULTILINE)
     assert command and command.group(1) == f"pipeline seed --days 1 --end {day}", up
     assert keys_under(env, "PIPELINE_PROCESSED_BUCKET", "") == []  # the new moto is empty
 

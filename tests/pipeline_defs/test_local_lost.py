@@ -26,9 +26,9 @@ def test_seeded_days_are_rebuilt_by_one_command_per_seeded_range(database_url, t
     message = lost_message(tmp_path / "aws-snapshot", database_url)
 
     assert "LOST" in message and "every S3 object" in message and "the processing state" in message
-    assert ("with: pipeline seed --days 3 --end 2026-11-22 && pipeline seed --days 1 --end 2026-11-25 —"
+    assert ("\n  rebuild with: pipeline seed --days 3 --end 2026-11-22 && pipeline seed --days 1 --end 2026-11-25\n"
             in message)
-    assert "1 file(s) you uploaded yourself (erp/orders/dt=2026-11-21/mine.jsonl)" in message
+    assert message.endswith("upload again yourself: 1 file(s) not from the seed (erp/orders/dt=2026-11-21/mine.jsonl)")
 
 
 def test_nothing_loaded_needs_nothing_rebuilt(database_url, tmp_path):
