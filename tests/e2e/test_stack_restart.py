@@ -65,6 +65,14 @@ def day_rebuilt(env: dict, day: str, keys: list[str]):
     return statuses if all(lake.values()) else False
 
 
+def wait_loaded(env: dict, day: str, keys: list[str], what: str) -> dict[str, str]:
+    """Two bounded waits: the sensor requests the files' runs (state recorded), then they are loaded."""
+    ddb = aws(env, "dynamodb")
+    wait_for(lambda: len(get_states(ddb, env["PIPELINE_STATE_TABLE"], keys)) == len(keys), WAIT, 3,
+             f"the sensor to request {what}")
+    return wait_for(lambda: day_rebuilt(env, day, keys), WAIT, 3, what)
+
+
 def audit_runs(env: dict, keys: list[str]) -> dict[str, tuple[str, str]]:
     return {key: (status, run) for key, status, run in
             sql(env, "SELECT source_key, status, run_id FROM ops.load_audit WHERE source_key = ANY(%s)", keys)}
@@ -80,7 +88,7 @@ def test_lost_moto_is_rebuilt_by_the_command_up_names(own_stack):
     keys = seed_keys(datetime.fromisoformat(day).date())
 
     pipeline(env, "seed", "--days", "1")
-    wait_for(lambda: day_rebuilt(env, day, keys), WAIT, 3, "the seeded day's first load")
+    wait_loaded(env, day, keys, "the seeded day's first load")
     first = wait_for(lambda: (runs := audit_runs(env, keys)) and len(runs) == len(keys) and runs, WAIT, 3, "the audit")
     rows = warehouse_rows(env)
     assert rows["customers"] > 0 and rows["orders"] > 0
@@ -100,7 +108,7 @@ def test_lost_moto_is_rebuilt_by_the_command_up_names(own_stack):
 
     started = time.monotonic()
     pipeline(env, *command.group(1).split()[1:])
-    statuses = wait_for(lambda: day_rebuilt(env, day, keys), WAIT, 3, "the re-seeded day's load in the new moto")
+    statuses = wait_loaded(env, day, keys, "the re-seeded day's load in the new moto")
     assert set(statuses.values()) == {"loaded"}, statuses
     again = wait_for(lambda: (runs := audit_runs(env, keys)) and all(runs[k][1] != first[k][1] for k in keys) and runs,
                      WAIT, 3, "every file loaded by a new run")
