@@ -168,18 +168,29 @@ def _jsonl_gz(rows: list[dict]) -> bytes:
     return gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode(), mtime=0)
 
 
+# The keys one seeded day writes, in the order they are generated (the RNG is shared).
+SEED_KEYS = ("crm/customers/dt={day}/customers.json", "catalog/products/dt={day}/products.csv",
+             "erp/orders/dt={day}/orders.jsonl.gz", "web/web_events/dt={day}/events.json",
+             "market/market_ticks/dt={day}/ticks.csv")
+
+
+def seed_keys(day: date) -> list[str]:
+    return [key.format(day=day.isoformat()) for key in SEED_KEYS]
+
+
 def files_for_day(day: date, day_index: int, bad_fraction: float = 0.01) -> dict[str, bytes]:
-    """Raw objects (key → body) for one business day."""
+    """Raw objects (key → body) for one business day; the bytes depend on the day and its index
+    in the seeded range, so `pipeline seed` with the same ``--days``/``--end`` writes the same objects."""
     rng = random.Random(f"seed-{day.isoformat()}")
     customers_so_far = 200 + 25 * day_index
-    dt = f"dt={day.isoformat()}"
-    return {
-        f"crm/customers/{dt}/customers.json": json.dumps({"data": _customers(rng, day, day_index, bad_fraction)}).encode(),
-        f"catalog/products/{dt}/products.csv": _csv(_products(rng, day, day_index, bad_fraction)),
-        f"erp/orders/{dt}/orders.jsonl.gz": _jsonl_gz(_orders(rng, day, customers_so_far, bad_fraction)),
-        f"web/web_events/{dt}/events.json": json.dumps(_web_events(rng, day, bad_fraction)).encode(),
-        f"market/market_ticks/{dt}/ticks.csv": _csv(_market_ticks(rng, day, bad_fraction)),
-    }
+    bodies = (
+        json.dumps({"data": _customers(rng, day, day_index, bad_fraction)}).encode(),
+        _csv(_products(rng, day, day_index, bad_fraction)),
+        _jsonl_gz(_orders(rng, day, customers_so_far, bad_fraction)),
+        json.dumps(_web_events(rng, day, bad_fraction)).encode(),
+        _csv(_market_ticks(rng, day, bad_fraction)),
+    )
+    return dict(zip(seed_keys(day), bodies))
 
 
 def seed_raw_bucket(settings: Settings, days: int = 3, end: str | date | None = None,

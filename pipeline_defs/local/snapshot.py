@@ -4,7 +4,8 @@
 Kept: every bucket's current objects (content type and metadata included), every DynamoDB item, the
 visible messages of every SQS queue, the secrets. Not kept, and said by `up`: older object versions,
 SQS messages in flight at the stop (a run was already requested for them), Kinesis records (the stream
-processor had applied them; replaying would count them twice). S3 objects are restored before the
+processor had applied them; replaying would count them twice). Without a snapshot, local/lost.py says
+what was lost and how to rebuild it. S3 objects are restored before the
 upload notifications are wired, so restoring raw uploads does not queue them again.
 """
 
@@ -145,15 +146,19 @@ def describe_restore(restored: dict, manifest: dict, seconds: float) -> str:
             "(their runs were already requested), Kinesis records (already applied to the real-time tables)")
 
 
-def restore(settings: Settings, provision: Callable[[], None], say: Callable[[str], None]) -> None:
-    """Restore around ``provision`` (which wires notifications and creates what is missing)."""
+def restore(settings: Settings, provision: Callable[[], None], say: Callable[[str], None], database_url: str) -> None:
+    """Restore around ``provision`` (which wires notifications and creates what is missing); without
+    a snapshot, say what was lost if this stack's moto had data (local/lost.py)."""
+    from pipeline_defs.local.lost import lost_message, mark_live, marker
+
     started = time.monotonic()
     manifest = restore_objects(settings)
     provision()
+    had_data = marker(settings.local_dir).exists() or snapshot_dir(settings).with_suffix(".restored").exists()
+    mark_live(settings.local_dir)
     if manifest is None:
-        if snapshot_dir(settings).with_suffix(".restored").exists():
-            say("aws: moto was stopped without `pipeline local down`, so nothing since the last restore was "
-                "snapshotted; rebuild the raw uploads with `pipeline seed` (PostgreSQL kept its rows)")
+        if had_data:
+            say(lost_message(snapshot_dir(settings), database_url))
         return
     restored = restore_rest(settings, manifest)
     say(describe_restore(restored, manifest, time.monotonic() - started))

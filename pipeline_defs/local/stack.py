@@ -243,7 +243,7 @@ class LocalStack:
 
             started.append("moto")
             say(f"moto: started on {self.moto_url}")
-            restore(self.aws_settings(), lambda: self._provision(say), say)
+            restore(self.aws_settings(), lambda: self._provision(say), say, self.database_url())
         else:
             say(f"moto: already running on {self.moto_url}")
             self._provision(say)
@@ -318,8 +318,8 @@ class LocalStack:
         try:
             kept = take(self.aws_settings())
         except Exception as exc:  # never block `down`; say exactly what is lost
-            say(f"aws: snapshot failed ({type(exc).__name__}: {exc}); the next `up` starts moto empty — "
-                "rebuild the raw uploads with `pipeline seed`")
+            say(f"aws: snapshot failed ({type(exc).__name__}: {exc}); the next `up` starts moto empty "
+                "and says how to rebuild it")
             return
         say(f"aws: kept {kept['objects']} S3 objects, {kept['items']} DynamoDB items and {kept['messages']} "
             f"queued messages in {snapshot_dir(self.settings)} ({time.monotonic() - started:.1f}s)")
@@ -359,8 +359,10 @@ class LocalStack:
         if only is None:
             record.record_file(self.settings.local_dir).unlink(missing_ok=True)
         if wipe:
+            from pipeline_defs.local.lost import marker
             from pipeline_defs.local.snapshot import snapshot_dir
 
+            marker(self.settings.local_dir).unlink(missing_ok=True)
             for folder in (snapshot_dir(self.settings), snapshot_dir(self.settings).with_suffix(".restored")):
                 shutil.rmtree(folder, ignore_errors=True)
             say(f"wiped local state in {self.settings.local_dir}")

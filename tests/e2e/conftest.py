@@ -18,16 +18,22 @@ from tests.conftest import exported, free_port
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
-def stack():
-    """`pipeline local up` with Dagster; yields the environment `pipeline local env` prints."""
-    state = Path(tempfile.mkdtemp(prefix="pipeline-e2e-"))
+def private_stack_env(prefix: str) -> dict[str, str]:
+    """The environment of a stack of its own: a private state dir, free ports, nothing inherited."""
+    state = Path(tempfile.mkdtemp(prefix=prefix))
     state.chmod(0o755)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PIPELINE_", "AWS_", "DAGSTER_"))}
     base.update({"PIPELINE_LOCAL_DIR": str(state), "PIPELINE_MOTO_PORT": str(free_port()),
                  "PIPELINE_PG_PORT": str(free_port()), "PIPELINE_DAGSTER_PORT": str(free_port()),
-                 "PIPELINE_GATEWAY_PORT": str(free_port()),
-                 "PIPELINE_AUTOMATION_INTERVAL_SECONDS": "5"})  # sensors/automation.py: ticks every 5 s
+                 "PIPELINE_GATEWAY_PORT": str(free_port())})
+    return base
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """`pipeline local up` with Dagster; yields the environment `pipeline local env` prints."""
+    base = private_stack_env("pipeline-e2e-")
+    base["PIPELINE_AUTOMATION_INTERVAL_SECONDS"] = "5"  # sensors/automation.py: ticks every 5 s
     up = subprocess.run([str(BIN / "pipeline"), "local", "up"], env=base, capture_output=True, text=True, timeout=400)
     if up.returncode != 0:
         subprocess.run([str(BIN / "pipeline"), "local", "down", "--wipe"], env=base, timeout=120)
