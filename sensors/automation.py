@@ -46,8 +46,16 @@ def upstream_changed(*, again_after_own_run: bool = False) -> AutomationConditio
         latched
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
-        & AutomationCondition.all_deps_blocking_checks_passed()
+        & ~_upstream_blocked()
     ).with_label("upstream_changed")
+
+
+def _upstream_blocked() -> AutomationCondition:
+    """An upstream partition's latest blocking check failed. Not Dagster's
+    ``all_deps_blocking_checks_passed()``: that also waits for upstream partitions no check ever ran on
+    (a day whose customers or products were never uploaded), and the rollups of such a day never ran."""
+    failed = AutomationCondition.any_checks_match(AutomationCondition.check_failed(), blocking_only=True)
+    return AutomationCondition.any_deps_match(failed).with_label("upstream_blocked")
 
 
 def revise_published() -> AutomationCondition:

@@ -141,3 +141,35 @@ def test_a_day_without_a_report_is_not_published_by_automation(instance):
     tick()
     materialized(instance, *ORDER_AGGREGATES, day="2026-11-27")  # today, mid-day
     assert REPORT not in tick()
+
+
+VALIDATED_CUSTOMERS = dg.AssetKey(["validated", "customers"])
+
+
+def validated(instance: dg.DagsterInstance, run: dg.DagsterRun | None = None, check_failed: bool = False) -> None:
+    """validated/customers materialised — by ``run``'s step, or alone — (``check_failed``: with its
+    blocking row_equation failed)."""
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+
+    if run is None:
+        materialized(instance, VALIDATED_CUSTOMERS)
+    else:
+        instance.report_dagster_event(DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value, job_name=run.job_name,
+            event_specific_data=StepMaterializationData(dg.AssetMaterialization(VALIDATED_CUSTOMERS, partition=PAST_DAY))),
+            run_id=run.run_id)
+    if check_failed:
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=VALIDATED_CUSTOMERS, check_name="row_equation", passed=False, partition=PAST_DAY))
+
+
+def test_a_failed_blocking_check_holds_back_only_its_own_downstream(instance):
+    """validated/customers materialised with its blocking row_equation failed: its warehouse table is not
+    requested. The rollups of a day whose customers and products never loaded (no check ran for them)
+    still follow that day's orders."""
+    tick = Ticks(instance)
+    tick()
+    validated(instance, check_failed=True)
+    assert dg.AssetKey(["warehouse", "customers"]) not in tick()
+    materialized(instance, ORDERS, dg.AssetKey(["warehouse", "order_items"]))
+    assert tick()[ROLLUPS] == {PAST_DAY}
