@@ -33,8 +33,9 @@ def upstream_changed(*, again_after_own_run: bool = False) -> AutomationConditio
     ``since_last_handled`` takes an update that lands while a run of this partition is under way as
     seen by that run. ``again_after_own_run`` requests the partition once more after such a run
     (it may have read the data before the update): only for assets never in one job with their
-    upstream, because a job run launched without an asset selection (the load jobs, the 08:00 report
-    job) is not recognised as materialising both, and would be followed by a needless second run.
+    upstream, because a job run launched without an asset selection (the 08:00 report job) is not
+    recognised as materialising both, and would be followed by a needless second run. (Load runs name
+    their assets, sensors/run_requests.py, so a validated partition they wrote is theirs to finish.)
     Not for backfills, whose runs of this asset start after their upstream's runs.
     """
     updated = AutomationCondition.any_deps_updated()
