@@ -85,17 +85,10 @@ def _parse(body: str) -> list[S3Object]:
     return objects
 
 
-def plan_runs(objects: list[S3Object], states: dict[str, FileState], partitions: tuple[str, str]) -> Plan:
-    """Group new objects by (dataset, partition); skip loaded ones and scheduled prefixes; reject
-    unroutable keys and partitions outside ``partitions`` (first, last day, ISO)."""
-    plan = Plan()
-    for obj in objects:
-        add_object(plan, obj, states, partitions)
-    return finish(plan)
-
-
 def add_object(plan: Plan, obj: S3Object, states: dict[str, FileState], partitions: tuple[str, str]) -> None:
-    """Plan one object into ``plan`` (requests are grouped; call :func:`finish` once at the end)."""
+    """Plan one object into ``plan``: group it by (dataset, partition); skip loaded ones and scheduled
+    prefixes; reject unroutable keys and partitions outside ``partitions`` (first, last day, ISO).
+    Requests are grouped; call :func:`finish` once at the end."""
     if obj.key.endswith("/"):
         plan.skipped.append((obj.key, "folder_marker"))
         return

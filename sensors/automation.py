@@ -33,8 +33,9 @@ def upstream_changed(*, again_after_own_run: bool = False) -> AutomationConditio
     ``since_last_handled`` takes an update that lands while a run of this partition is under way as
     seen by that run. ``again_after_own_run`` requests the partition once more after such a run
     (it may have read the data before the update): only for assets never in one job with their
-    upstream, because a job run launched without an asset selection (the load jobs, the 08:00 report
-    job) is not recognised as materialising both, and would be followed by a needless second run.
+    upstream, because a job run launched without an asset selection (the 08:00 report job) is not
+    recognised as materialising both, and would be followed by a needless second run. (Load runs name
+    their assets, sensors/run_requests.py, so a validated partition they wrote is theirs to finish.)
     Not for backfills, whose runs of this asset start after their upstream's runs.
     """
     updated = AutomationCondition.any_deps_updated()
@@ -46,8 +47,16 @@ def upstream_changed(*, again_after_own_run: bool = False) -> AutomationConditio
         latched
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
-        & AutomationCondition.all_deps_blocking_checks_passed()
+        & ~_upstream_blocked()
     ).with_label("upstream_changed")
+
+
+def _upstream_blocked() -> AutomationCondition:
+    """An upstream partition's latest blocking check failed. Not Dagster's
+    ``all_deps_blocking_checks_passed()``: that also waits for upstream partitions no check ever ran on
+    (a day whose customers or products were never uploaded), and the rollups of such a day never ran."""
+    failed = AutomationCondition.any_checks_match(AutomationCondition.check_failed(), blocking_only=True)
+    return AutomationCondition.any_deps_match(failed).with_label("upstream_blocked")
 
 
 def revise_published() -> AutomationCondition:

@@ -1,7 +1,8 @@
 """``load_recovery_sensor``: a failed or cancelled load comes back by itself.
 
-Every tick it looks at the load runs that failed for good in the last day (Dagster's own run retries,
-``run_retries`` in dagster.yaml, come first: a run tagged ``dagster/will_retry=true`` is left to them).
+Every tick it looks at the load runs that failed for good in the last day, per load job (so other
+failing runs never crowd them out of the query's limit). Dagster's own run retries (``run_retries`` in
+dagster.yaml) come first: a run tagged ``dagster/will_retry=true`` is left to them.
 For each, the files its request left ``pending`` (``pipeline_defs/state.py``) become ``failed`` with
 the attempt and when the next is due (1, 4, 16 minutes); once due, the partition is requested again
 under the next attempt's run key, so a retry is a new run while a second look at the same failure is
@@ -57,8 +58,8 @@ def load_recovery_sensor(context: SensorEvaluationContext, dynamodb: DynamoDBRes
     settings = get_settings()
     now = datetime.now(timezone.utc)
     ddb = dynamodb.get_client()
-    records = context.instance.get_run_records(
-        filters=RunsFilter(statuses=FINAL, updated_after=now - LOOKBACK), limit=200)
+    records = [record for job in load_jobs for record in context.instance.get_run_records(
+        filters=RunsFilter(job_name=job.name, statuses=FINAL, updated_after=now - LOOKBACK), limit=200)]
     requests, gave_up = [], []
     for record in records:
         run = record.dagster_run

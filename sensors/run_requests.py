@@ -2,7 +2,8 @@
 
 from dagster import RunRequest
 
-from pipeline_defs.jobs import load_job_name
+from pipeline_defs.contracts import CONTRACTS
+from pipeline_defs.jobs import dataset_keys, load_job_name
 from pipeline_defs.partitions import daily_partitions
 from pipeline_defs.state import PENDING, FileState
 from pipeline_defs.uploads import Plan, attempt_of, run_key
@@ -23,7 +24,11 @@ def partition_window() -> tuple[str, str]:
 
 
 def load_request(dataset: str, partition: str, key: str, attempt: int, objects: int, trigger: str) -> RunRequest:
+    """The whole ``load_<dataset>`` job, with its assets named as the run's selection: Dagster's automation
+    then knows the run also targets the warehouse tables, so a validated partition whose warehouse step
+    failed is left to sensors/recovery.py instead of getting a second, warehouse-only run."""
     return RunRequest(run_key=key, job_name=load_job_name(dataset), partition_key=partition,
+                      asset_selection=dataset_keys(CONTRACTS[dataset]),
                       tags={"pipeline/trigger": trigger, "pipeline/objects": str(objects),
                             LOAD_TAG: f"{dataset}:{partition}", REQUEST_TAG: key, ATTEMPT_TAG: str(attempt),
                             "dagster/max_runtime_seconds": str(LOAD_MAX_RUNTIME_SECONDS)})

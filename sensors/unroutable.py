@@ -9,8 +9,6 @@ from pipeline_defs.settings import Settings
 from pipeline_defs.state import QUARANTINED, FileState, put_states
 from pipeline_defs.uploads import UNROUTABLE, S3Object
 
-UNROUTABLE_PREFIX = "unroutable/"
-
 
 def quarantine_folder(reason: str) -> str:
     """``unroutable`` → ``unroutable/``, ``invalid:partition`` → ``invalid-partition/``."""

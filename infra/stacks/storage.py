@@ -1,4 +1,4 @@
-"""Storage: the buckets, queues, stream, tables, topics and bus of DESIGN.md section 5.
+"""Storage: the buckets, queues, stream, tables, topics and bus of the platform (locally: pipeline_defs/local/provision.py).
 
 Names come from ``config.names`` (ResourceNames with the env woven in); key schemas, the DLQ's
 maxReceiveCount, retention and query-result expiry come from ``pipeline_defs.local.provision``,

@@ -31,7 +31,9 @@ from pipeline_defs.batch.lake import read_partition, write_from_warehouse
 from pipeline_defs.contracts import LINEAGE_COLUMNS, Contract, columns
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-_LOAD_LOCK = 7_310_002  # with hashtext(dataset): one merge per dataset at a time, so the outcome is exact
+# With hashtext(dataset): one merge per dataset at a time, so the outcome is exact. Its own number:
+# migrations 7_310_001, rollups 7_310_002, customer matching 7_310_003, partition stats 7_310_004.
+_LOAD_LOCK = 7_310_005
 
 
 @dataclass

@@ -27,14 +27,6 @@ class RawFile:
         return self.key.rsplit("/", 1)[-1]
 
 
-def partition_of(key: str, last_modified: datetime) -> date | None:
-    """The business date of an object, or None when no contract claims it."""
-    routed = route(key)
-    if routed is None:
-        return None
-    return routed.partition or last_modified.date()
-
-
 def stored_prefixes(s3, bucket: str, prefix: str) -> list[str]:
     """The folders in ``bucket`` that routing takes for ``prefix``: ``crm/customers/`` finds
     ``CRM/Customers/`` and ``crm/customers/``; one delimiter listing per folder level."""

@@ -1,4 +1,4 @@
-"""Create every AWS resource of DESIGN.md §5 on the local endpoint, idempotently.
+"""Create every AWS resource the platform uses (infra/stacks/storage.py) on the local endpoint, idempotently.
 
 The shapes mirror what infra/ deploys (same names from settings, same key schemas), so code that
 passes locally talks to the same layout on AWS. Running it twice changes nothing.

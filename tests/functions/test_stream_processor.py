@@ -339,3 +339,29 @@ def test_an_item_that_cannot_grow_rejects_its_records_with_a_reason_and_counts_t
     assert counts(gateway)["click"] == 20 and counts(gateway)["error"] == 3500
     assert [(r.levelname, r.__dict__.get("reason"), r.__dict__.get("records")) for r in caplog.records
             if "not counted" in r.getMessage()] == [("ERROR", "too_large:realtime_item", 20)] * 2
+
+
+def test_reads_and_writes_left_unprocessed_are_retried_then_fail_loudly(processor):
+    """What DynamoDB leaves unprocessed (throttling) is sent again with backoff; if it never clears,
+    the batch fails (Lambda retries it) instead of counting with marks or dimensions missing."""
+    import stream_seen
+
+    left = {"t": {"Keys": [{"pk": {"S": "e#1"}}]}}
+    answers = iter([{"Responses": {"t": []}, "UnprocessedKeys": left}, {"Responses": {"t": [{"pk": {"S": "e#1"}}]}}])
+    sent, pauses = [], []
+
+    def call(RequestItems):
+        sent.append(RequestItems)
+        return next(answers)
+
+    pages = list(stream_seen.until_processed(call, {"t": {"Keys": [{"pk": {"S": "e#0"}}, {"pk": {"S": "e#1"}}]}},
+                                             pauses.append, "seen keys"))
+    assert [p["Responses"]["t"] for p in pages] == [[], [{"pk": {"S": "e#1"}}]]
+    assert sent[1] == left and pauses == [0]
+
+    def throttled(RequestItems):
+        return {"UnprocessedItems": RequestItems}
+
+    with pytest.raises(RuntimeError, match="seen markers still unprocessed"):
+        list(stream_seen.until_processed(throttled, {"t": [{"PutRequest": {}}]}, pauses.append, "seen markers"))
+    assert len(pauses) == 1 + stream_seen.ATTEMPTS - 1

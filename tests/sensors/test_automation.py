@@ -141,3 +141,56 @@ def test_a_day_without_a_report_is_not_published_by_automation(instance):
     tick()
     materialized(instance, *ORDER_AGGREGATES, day="2026-11-27")  # today, mid-day
     assert REPORT not in tick()
+
+
+VALIDATED_CUSTOMERS = dg.AssetKey(["validated", "customers"])
+
+
+def validated(instance: dg.DagsterInstance, run: dg.DagsterRun | None = None, check_failed: bool = False) -> None:
+    """validated/customers materialised — by ``run``'s step, or alone — (``check_failed``: with its
+    blocking row_equation failed)."""
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+
+    if run is None:
+        materialized(instance, VALIDATED_CUSTOMERS)
+    else:
+        instance.report_dagster_event(DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value, job_name=run.job_name,
+            event_specific_data=StepMaterializationData(dg.AssetMaterialization(VALIDATED_CUSTOMERS, partition=PAST_DAY))),
+            run_id=run.run_id)
+    if check_failed:
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=VALIDATED_CUSTOMERS, check_name="row_equation", passed=False, partition=PAST_DAY))
+
+
+def test_a_load_that_fails_in_the_warehouse_step_is_left_to_the_recovery_sensor(instance):
+    """The upload sensor's load run validated the day, then its warehouse step failed (a blocked merge,
+    an outage): automation does not start a second, warehouse-only run of the same partition — the
+    recovery sensor (sensors/recovery.py) re-requests the whole load with backoff."""
+    from sensors.run_requests import load_request
+
+    tick = Ticks(instance)
+    tick()
+    request = load_request("customers", PAST_DAY, "customers:key:a1", 1, 1, "sqs_upload_sensor")
+    run = instance.create_run_for_job(defs.resolve_job_def(request.job_name),
+                                      asset_selection=frozenset(request.asset_selection or ()),
+                                      tags={**request.tags, "dagster/partition": PAST_DAY})
+    validated(instance, run)
+    instance.report_run_failed(run)
+    assert dg.AssetKey(["warehouse", "customers"]) not in tick()
+
+    # validated materialised alone (a backfill of that asset) still reaches the warehouse
+    validated(instance)
+    assert tick()[dg.AssetKey(["warehouse", "customers"])] == {PAST_DAY}
+
+
+def test_a_failed_blocking_check_holds_back_only_its_own_downstream(instance):
+    """validated/customers materialised with its blocking row_equation failed: its warehouse table is not
+    requested. The rollups of a day whose customers and products never loaded (no check ran for them)
+    still follow that day's orders."""
+    tick = Ticks(instance)
+    tick()
+    validated(instance, check_failed=True)
+    assert dg.AssetKey(["warehouse", "customers"]) not in tick()
+    materialized(instance, ORDERS, dg.AssetKey(["warehouse", "order_items"]))
+    assert tick()[ROLLUPS] == {PAST_DAY}

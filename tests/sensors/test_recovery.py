@@ -102,3 +102,15 @@ def test_wiped_state_and_reseed_is_a_new_run(provisioned, instance):
     upload(provisioned, KEY)
     second = tick(sqs_upload_sensor, provisioned, instance, cursor=first.cursor)
     assert len(second.run_requests) == 1 and second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_failed_load_is_found_among_many_other_failed_runs(provisioned, instance):
+    """A day of failing automation runs (an aggregate that keeps failing) does not hide a failed load."""
+    upload(provisioned, KEY)
+    request = tick(sqs_upload_sensor, provisioned, instance).run_requests[0]
+    failed_run(instance, request)
+    for _ in range(250):
+        instance.add_run(DagsterRun(job_name="__ASSET_JOB", status=DagsterRunStatus.FAILURE,
+                                    tags={"pipeline/trigger": "automation"}))
+    tick(load_recovery_sensor, provisioned, instance)
+    assert (state(provisioned).status, state(provisioned).attempt) == (FAILED, 1)

@@ -42,7 +42,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 from stream_parse import Parsed
-from stream_seen import SeenStore
+from stream_seen import ATTEMPTS, MAX_BATCH_GET, SeenStore, until_processed
 
 from pipeline_defs.contracts.realtime import (
     MAX_DIMENSION_VALUES,
@@ -59,8 +59,6 @@ from pipeline_defs.contracts.stream_records import archive_key, padded_seq
 
 MAX_TRANSACT_ITEMS = 100
 MAX_LEDGER_SEQS = 1_000  # ~57 KB of sequence numbers: far below DynamoDB's 400 KB item limit
-MAX_BATCH_GET = 100
-ATTEMPTS = 6
 TOO_LARGE = "too_large:realtime_item"
 
 
@@ -188,18 +186,11 @@ class Committer:
         for start in range(0, len(wanted), MAX_BATCH_GET):
             request = {self.realtime_table: {"ConsistentRead": True, "Keys": [
                 _typed(metrics_key(day, kind)) for day, kind in wanted[start:start + MAX_BATCH_GET]]}}
-            for attempt in range(ATTEMPTS):
-                page = self.ddb.batch_get_item(RequestItems=request)
+            for page in until_processed(self.ddb.batch_get_item, request, self._backoff, "metrics items"):
                 report.ddb_read_calls += 1
                 for item in page.get("Responses", {}).get(self.realtime_table, []):
                     day_kind = item["sk"]["S"].split("#", 1)
                     names[(day_kind[0], day_kind[1])] = set(item)
-                request = page.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == ATTEMPTS - 1:
-                    raise RuntimeError("metrics items still unprocessed")
-                self._backoff(attempt)
         return names
 
     # -- 5. counters + ledger ----------------------------------------------------------------

@@ -9,7 +9,7 @@ touch) stay cheap locally; ``stream_commit`` explains why that is still exactly 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from stream_parse import Parsed
 
@@ -22,6 +22,21 @@ ATTEMPTS = 6
 
 def _s(value: str) -> dict:
     return {"S": value}
+
+
+def until_processed(call: Callable[..., dict], request: dict, backoff: Callable[[int], None],
+                    what: str) -> Iterator[dict]:
+    """``call(RequestItems=request)`` (BatchGetItem / BatchWriteItem), then again with what DynamoDB left
+    unprocessed, with ``backoff``, at most :data:`ATTEMPTS` times; yields each response."""
+    for attempt in range(ATTEMPTS):
+        response = call(RequestItems=request)
+        yield response
+        request = response.get("UnprocessedKeys") or response.get("UnprocessedItems") or {}
+        if not request:
+            return
+        if attempt < ATTEMPTS - 1:
+            backoff(attempt)
+    raise RuntimeError(f"{what} still unprocessed")
 
 
 class SeenStore:
@@ -39,19 +54,12 @@ class SeenStore:
                 else:
                     table, item_key = self.market_table, {"symbol": _s(r.record["symbol"]), "ts": _s(r.record["ts"])}
                 request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(item_key)
-            for attempt in range(ATTEMPTS):
-                page = self.ddb.batch_get_item(RequestItems=request)
+            for page in until_processed(self.ddb.batch_get_item, request, self.backoff, "seen keys"):
                 report.ddb_read_calls += 1
                 responses = page.get("Responses", {})
                 found.update(item["pk"]["S"] for item in responses.get(self.seen_table, []))
                 found.update(seen_key("market_ticks", {"symbol": item["symbol"]["S"], "ts": item["ts"]["S"]})
                              for item in responses.get(self.market_table, []))
-                request = page.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == ATTEMPTS - 1:
-                    raise RuntimeError("seen keys still unprocessed")
-                self.backoff(attempt)
         return found
 
     def mark(self, shard: str, keyed: list[tuple[Parsed, str]], report) -> None:
@@ -69,15 +77,8 @@ class SeenStore:
             request: dict[str, list] = {}
             for table, put in pending[start:start + MAX_BATCH_WRITE]:
                 request.setdefault(table, []).append(put)
-            for attempt in range(ATTEMPTS):
-                response = self.ddb.batch_write_item(RequestItems=request)
+            for _ in until_processed(self.ddb.batch_write_item, request, self.backoff, "seen markers"):
                 report.ddb_write_calls += 1
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                if attempt == ATTEMPTS - 1:
-                    raise RuntimeError("seen markers still unprocessed")
-                self.backoff(attempt)
 
 
 def _tick_item(t: Parsed) -> dict:
