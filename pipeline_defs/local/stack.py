@@ -267,9 +267,12 @@ class LocalStack:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         (self.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
 
-    def _start_hot_path(self, say: Say, started: list[str]) -> None:
-        """The gateway and the Kinesis poller: API → ingest → Kinesis → stream processor."""
+    def _start_hot_path(self, say: Say, started: list[str] | None = None) -> list[str]:
+        """The gateway and the Kinesis poller: API → ingest → Kinesis → stream processor; returns
+        ``started`` with the parts this call started."""
         from pipeline_defs.local.poller import heartbeat_file
+
+        started = [] if started is None else started
 
         for part, where in ((self.gateway(), self.gateway_url),
                             (self.poller(), f"{self.settings.names.events_stream} → stream_processor")):
@@ -280,6 +283,7 @@ class LocalStack:
                 say(f"{part.name}: started ({where})")
             else:
                 say(f"{part.name}: already running ({where})")
+        return started
 
     def _provision(self, say: Say) -> None:
         from pipeline_defs.local.provision import provision

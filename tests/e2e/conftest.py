@@ -3,6 +3,7 @@ in a private state folder on free ports, driven the way a user drives it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,10 +30,11 @@ def private_stack_env(prefix: str) -> dict[str, str]:
     return base
 
 
-@pytest.fixture(scope="session")
-def stack():
-    """`pipeline local up` with Dagster; yields the environment `pipeline local env` prints."""
-    base = private_stack_env("pipeline-e2e-")
+@contextlib.contextmanager
+def running_stack(prefix: str):
+    """`pipeline local up` with Dagster on a private state dir and free ports; yields the environment
+    `pipeline local env` prints, and wipes the stack afterwards."""
+    base = private_stack_env(prefix)
     base["PIPELINE_AUTOMATION_INTERVAL_SECONDS"] = "5"  # sensors/automation.py: ticks every 5 s
     up = subprocess.run([str(BIN / "pipeline"), "local", "up"], env=base, capture_output=True, text=True, timeout=400)
     if up.returncode != 0:
@@ -45,6 +47,13 @@ def stack():
         yield env
     finally:
         subprocess.run([str(BIN / "pipeline"), "local", "down", "--wipe"], env=base, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """One stack shared by the walkthrough-style tests (test_upload_flow.py, test_walkthrough.py)."""
+    with running_stack("pipeline-e2e-") as env:
+        yield env
 
 
 def wait_for(predicate, timeout: float, interval: float = 2.0, what: str = "condition"):

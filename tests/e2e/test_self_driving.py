@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from pipeline_defs.aggregates import AGGREGATES
 from pipeline_defs.rollups import REVENUE_STATUSES, ROLLUP_TABLES, rebuild
 from pipeline_defs.seed import files_for_day
-from tests.e2e.conftest import sql, wait_for
+from tests.e2e.conftest import running_stack, sql, wait_for
 from tests.e2e.test_walkthrough import backfill_done, graphql, launch_backfill
 
 pytestmark = pytest.mark.e2e
@@ -125,6 +125,14 @@ def rollups_equal_a_rebuild(stack) -> dict[str, tuple[int, int]]:
         rebuilt = snapshot(conn)
         conn.rollback()
     return {t: (now[t][0], rebuilt[t][0]) for t in ROLLUP_TABLES if now[t] != rebuilt[t]}
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """A stack of its own: this test counts every run the daemon starts, and its days and runs must
+    not mix with the walkthrough's (the shared stack of tests/e2e/conftest.py)."""
+    with running_stack("pipeline-selfdriving-") as env:
+        yield env
 
 
 def test_a_late_file_for_a_published_day_flows_through_by_itself(stack, tmp_path):

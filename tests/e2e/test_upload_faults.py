@@ -18,7 +18,7 @@ import time
 import boto3
 import pytest
 
-from tests.e2e.conftest import sql, wait_for
+from tests.e2e.conftest import running_stack, sql, wait_for
 
 pytestmark = pytest.mark.e2e
 DAY = "2026-11-26"
@@ -29,6 +29,14 @@ ROWS = 50_000  # enough that the outage falls inside the run's steps
 def customers(prefix: str, n: int) -> bytes:
     return "\n".join(json.dumps({"customer_id": f"{prefix}-{i}", "email": f"{prefix.lower()}{i}@example.com",
                                  "country": "US", "signup_date": "2026-01-05"}) for i in range(n)).encode()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """A stack of its own: these tests stop its PostgreSQL and rename its tables, which the shared
+    stack of tests/e2e/conftest.py must not see."""
+    with running_stack("pipeline-faults-") as env:
+        yield env
 
 
 def client(stack, service: str):

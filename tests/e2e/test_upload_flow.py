@@ -32,7 +32,7 @@ def test_upload_becomes_warehouse_rows(stack, tmp_path):
 
     wait_for(loaded, timeout=240, what="the sensor-started run to load the file")
     assert sql(stack, "SELECT count(*) FROM warehouse.orders WHERE order_id LIKE 'E2E-%'") == [(5,)]
-    assert sql(stack, "SELECT reason FROM ops.quarantine WHERE source_key LIKE 'erp/orders/%'") == [("invalid:order_ts",)]
+    assert sql(stack, "SELECT reason FROM ops.quarantine WHERE source_key = 'erp/orders/dt=2026-11-20/orders.jsonl'") == [("invalid:order_ts",)]
 
     # the same upload again: the processing state says it is loaded, so no second run
     again = subprocess.run(["aws", "s3", "cp", str(local), f"s3://{stack['PIPELINE_RAW_BUCKET']}/erp/orders/dt=2026-11-20/"],
